@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install every Debian 12 package zonegate needs to build, test and run its
+# quick start.  Idempotent; run as root (or with sudo available).
+#
+#   contrib/install-deps.sh          build + runtime + test peers
+#
+# The list is the single source of truth: README, .ci/run and the docs
+# all call this script rather than repeating package names.
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential autoconf automake libtool pkg-config
+  libevent-dev libconfig-dev libmodbus-dev libmosquitto-dev libnghttp2-dev
+  android-libboringssl-dev libssl-dev
+  clang libclang-rt-14-dev llvm
+)
+TEST_PKGS=(
+  openssl ca-certificates curl socat mbpoll python3 python3-pymodbus
+  mosquitto mosquitto-clients nghttp2-server nghttp2-client
+  iproute2 procps psmisc binutils
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The Debian mosquitto package starts a broker on port 1883 on install;
+# tests start their own brokers on ephemeral ports, so stop the system one.
+if command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi

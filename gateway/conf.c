@@ -1,0 +1,263 @@
+/*
+ * conf.c: libconfig file -> struct zg_conf.  Keyword tables drive the
+ * checks; libconfig is only reached through cfgutil.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/conf.h"
+
+const char *const conf_fail_mode_names[] = { "closed", "open", NULL };
+
+static const char *const top_keys[] = { "gateway", "log", "plugins", NULL };
+static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
+	"shutdown_timeout", "fail_mode", "island_mode", NULL };
+static const char *const log_keys[] = { "target", "format", "level",
+					"facility", NULL };
+static const char *const plugin_keys[] = { "name", "path", "deepbind",
+					   "config", NULL };
+static const char *const deepbind_names[] = { "auto", "yes", "no", NULL };
+
+/*
+ * Plugin names become file names (<dir>/<name>.so): only [a-z0-9_-],
+ * 1..32 characters, so a config cannot point the loader elsewhere by
+ * name (an explicit `path' is the way to do that).
+ */
+static bool
+valid_plugin_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 32)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-'))
+			return false;
+	return true;
+}
+
+static void
+load_gateway(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	config_setting_t *pp;
+	const char *env;
+	int n = 0, i, fm;
+
+	cfg_known_keys(e, g, gateway_keys);
+	cfg_get_string(e, g, "id", CONF_DEFAULT_ID, &c->id);
+	if (c->id[0] == '\0')
+		cfg_err(e, g, "id", "must not be empty");
+	cfg_get_string(e, g, "pidfile", CONF_DEFAULT_PIDFILE, &c->pidfile);
+	cfg_get_double(e, g, "shutdown_timeout", CONF_DEFAULT_SHUTDOWN_TIMEOUT,
+		       0.0, 300.0, &c->shutdown_timeout);
+	cfg_get_enum(e, g, "fail_mode", conf_fail_mode_names, 0, &fm);
+	c->fail_mode = fm;
+	cfg_get_bool(e, g, "island_mode", false, &c->island_mode);
+
+	/*
+	 * Plugin search path: $ZONEGATE_PLUGIN_PATH (colon-separated, used
+	 * for uninstalled builds and tests) first, then gateway.plugin_path,
+	 * then the compiled-in PLUGINDIR.
+	 */
+	pp = cfg_get_list(e, g, "plugin_path", NULL);
+	env = getenv("ZONEGATE_PLUGIN_PATH");
+	c->plugin_path = calloc(64 + 2, sizeof(char *));
+	if (c->plugin_path == NULL) {
+		cfg_err_at(e, c->file, 0, "out of memory");
+		return;
+	}
+	if (env != NULL && env[0] != '\0') {
+		char *dup = strdup(env), *tok, *save = NULL;
+
+		for (tok = dup ? strtok_r(dup, ":", &save) : NULL;
+		     tok != NULL && n < 32; tok = strtok_r(NULL, ":", &save))
+			c->plugin_path[n++] = strdup(tok);
+		free(dup);
+	}
+	for (i = 0; pp != NULL && i < config_setting_length(pp) && n < 64; i++) {
+		config_setting_t *el = config_setting_get_elem(pp, (unsigned)i);
+
+		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+			cfg_err(e, el, NULL, "plugin_path entries must be strings");
+			continue;
+		}
+		c->plugin_path[n++] = strdup(config_setting_get_string(el));
+	}
+	c->plugin_path[n++] = strdup(PLUGINDIR);
+	c->plugin_path[n] = NULL;
+}
+
+static void
+load_log(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	int fac;
+
+	cfg_known_keys(e, g, log_keys);
+	cfg_get_enum(e, g, "target", log_target_names, LOG_TO_STDERR,
+		     &c->log.target);
+	cfg_get_enum(e, g, "format", log_format_names, LOG_HUMAN,
+		     &c->log.format);
+	cfg_get_enum(e, g, "level", log_level_names, ZG_LOG_INFO,
+		     &c->log.level);
+	cfg_get_enum(e, g, "facility", log_facility_names, 0, &fac);
+	c->log.facility = log_facility_value(fac);
+}
+
+static void
+load_plugins(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *l)
+{
+	int n, i, j;
+
+	if (l == NULL)
+		return;
+	n = config_setting_length(l);
+	if (n > 64) {
+		cfg_err(e, l, NULL, "at most 64 plugins may be loaded");
+		return;
+	}
+	c->plugins = calloc((size_t)n + 1, sizeof(*c->plugins));
+	if (c->plugins == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		config_setting_t *p = config_setting_get_elem(l, (unsigned)i);
+		struct conf_plugin *cp = &c->plugins[c->nplugins];
+		bool bad;
+
+		if (config_setting_type(p) != CONFIG_TYPE_GROUP) {
+			cfg_err(e, p, NULL,
+				"each plugin is a group { name = \"...\"; }");
+			continue;
+		}
+		cfg_known_keys(e, p, plugin_keys);
+		cp->line = cfg_line(p);
+		cfg_get_string(e, p, "name", NULL, &cp->name);
+		if (cp->name == NULL) {
+			cfg_err(e, p, "name", "is required");
+			continue;
+		}
+		if (!valid_plugin_name(cp->name)) {
+			cfg_err(e, p, "name",
+				"\"%s\" is not a plugin name (1-32 of a-z 0-9 _ -)",
+				cp->name);
+			continue;
+		}
+		for (j = 0; j < c->nplugins; j++)
+			if (strcmp(c->plugins[j].name, cp->name) == 0)
+				cfg_err(e, p, "name",
+					"plugin \"%s\" is already loaded at line %d",
+					cp->name, c->plugins[j].line);
+		cfg_get_string(e, p, "path", NULL, &cp->path);
+		cfg_get_enum(e, p, "deepbind", deepbind_names, DEEPBIND_AUTO,
+			     &cp->deepbind);
+		cp->config = cfg_get_group(e, p, "config", &bad);
+		c->nplugins++;
+	}
+}
+
+/* Validate the parsed tree in c->cfg; on error free c and return NULL. */
+static struct zg_conf *
+conf_build(struct zg_conf *c, struct cfg_errs *e, size_t before)
+{
+	const config_setting_t *root;
+	bool bad;
+
+	root = config_root_setting(&c->cfg);
+	cfg_known_keys(e, root, top_keys);
+	load_gateway(c, e, cfg_get_group(e, root, "gateway", &bad));
+	load_log(c, e, cfg_get_group(e, root, "log", &bad));
+	load_plugins(c, e, cfg_get_list(e, root, "plugins", &bad));
+
+	if (cfg_errs_count(e) != before) {
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static struct zg_conf *
+conf_new(const char *file, struct cfg_errs *e)
+{
+	struct zg_conf *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || (c->file = strdup(file)) == NULL) {
+		free(c);
+		cfg_err_at(e, file, 0, "out of memory");
+		return NULL;
+	}
+	return c;
+}
+
+struct zg_conf *
+conf_load(const char *file, struct cfg_errs *e)
+{
+	size_t before = cfg_errs_count(e);
+	struct zg_conf *c = conf_new(file, e);
+
+	if (c == NULL)
+		return NULL;
+	if (cfg_read_file(&c->cfg, file, e) < 0) {
+		conf_free(c);
+		return NULL;
+	}
+	return conf_build(c, e, before);
+}
+
+struct zg_conf *
+conf_load_text(const char *text, const char *label, struct cfg_errs *e)
+{
+	size_t before = cfg_errs_count(e);
+	struct zg_conf *c = conf_new(label, e);
+
+	if (c == NULL)
+		return NULL;
+	if (cfg_read_text(&c->cfg, text, label, e) < 0) {
+		conf_free(c);
+		return NULL;
+	}
+	return conf_build(c, e, before);
+}
+
+void
+conf_free(struct zg_conf *c)
+{
+	int i;
+
+	if (c == NULL)
+		return;
+	if (c->plugin_path != NULL) {
+		for (i = 0; c->plugin_path[i] != NULL; i++)
+			free(c->plugin_path[i]);
+		free(c->plugin_path);
+	}
+	free(c->plugins);
+	config_destroy(&c->cfg);
+	free(c->file);
+	free(c);
+}
+
+void
+conf_summary(const struct zg_conf *c, FILE *out)
+{
+	int i;
+
+	fprintf(out, "configuration %s: ok\n", c->file);
+	fprintf(out, "  gateway id: %s\n", c->id);
+	fprintf(out, "  pidfile: %s\n", c->pidfile);
+	fprintf(out, "  fail mode: %s%s\n", conf_fail_mode_names[c->fail_mode],
+		c->island_mode ? ", island mode ON" : "");
+	fprintf(out, "  log: %s, %s, level %s\n",
+		log_target_names[c->log.target],
+		log_format_names[c->log.format], log_level_names[c->log.level]);
+	fprintf(out, "  plugins: %d\n", c->nplugins);
+	for (i = 0; i < c->nplugins; i++)
+		fprintf(out, "    %s%s%s\n", c->plugins[i].name,
+			c->plugins[i].path ? " from " : "",
+			c->plugins[i].path ? c->plugins[i].path : "");
+}

@@ -1,0 +1,71 @@
+/*
+ * conf: the daemon's configuration as plain structs.  conf_load() reads a
+ * libconfig file, checks every key it knows (unknown keys and wrong types
+ * are errors with file:line) and returns a complete struct zg_conf, or
+ * NULL with every error in `errs'.  A loaded config is never modified;
+ * reload builds a new one and swaps it in (see main.c).
+ */
+#ifndef ZG_CONF_H
+#define ZG_CONF_H
+
+#include <stdbool.h>
+
+#include <libconfig.h>
+
+#include "gateway/cfgutil.h"
+#include "gateway/log.h"
+
+struct seg_policy;
+
+enum deepbind_mode { DEEPBIND_AUTO = 0, DEEPBIND_YES = 1, DEEPBIND_NO = 2 };
+
+struct conf_plugin {
+	const char *name;   /* module name; also the descriptor's name */
+	const char *path;   /* explicit module path, or NULL: search */
+	int deepbind;       /* enum deepbind_mode */
+	const config_setting_t *config; /* the plugin's `config' group or NULL */
+	int line;
+};
+
+struct zg_conf {
+	char *file;              /* the path it was read from */
+	config_t cfg;            /* kept: plugin config nodes point into it */
+
+	/* gateway { } */
+	const char *id;
+	const char *pidfile;
+	char **plugin_path;      /* NULL-terminated search list */
+	double shutdown_timeout; /* seconds to drain on SIGTERM */
+	int fail_mode;           /* 0 closed, 1 open */
+	bool island_mode;
+
+	struct log_opts log;
+
+	struct conf_plugin *plugins;
+	int nplugins;
+
+	struct seg_policy *policy; /* compiled zones/devices/conduits */
+};
+
+/* Defaults, documented in docs/configuration.md. */
+#define CONF_DEFAULT_FILE SYSCONFDIR "/zonegate/zonegate.conf"
+#define CONF_DEFAULT_PIDFILE RUNSTATEDIR "/zonegated.pid"
+#define CONF_DEFAULT_ID "zonegate"
+#define CONF_DEFAULT_SHUTDOWN_TIMEOUT 0.5
+
+extern const char *const conf_fail_mode_names[]; /* "closed", "open" */
+
+/*
+ * Read and validate `file'.  Returns a new config, or NULL when any error
+ * was recorded in errs (warnings alone do not fail).
+ */
+struct zg_conf *conf_load(const char *file, struct cfg_errs *errs);
+/* The same from a string (fuzzing, tests); `label' stands for the file. */
+struct zg_conf *conf_load_text(const char *text, const char *label,
+			       struct cfg_errs *errs);
+void conf_free(struct zg_conf *c);
+
+/* Print the summary `zonegated -t' shows. */
+void conf_summary(const struct zg_conf *c, FILE *out);
+
+#endif /* ZG_CONF_H */

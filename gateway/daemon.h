@@ -1,0 +1,30 @@
+/*
+ * daemon: the state one running zonegated owns.  One event loop, the
+ * config in force, and the loaded plugins.  Only main.c changes `conf'
+ * (reload swaps it in one step on the loop thread).
+ */
+#ifndef ZG_DAEMON_H
+#define ZG_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct zg_conf;
+struct zg_host;
+struct seg_policy;
+
+struct zg_daemon {
+	struct event_base *base;
+	struct zg_conf *conf;       /* in force; replaced on reload */
+	struct zg_host **plugins;   /* running plugins, in config order */
+	int nplugins;
+	bool draining;              /* SIGTERM received */
+
+	/* counters (later exported as metrics) */
+	uint64_t reloads_ok, reloads_failed;
+	uint64_t decisions_allow, decisions_deny, decisions_shadow;
+	uint64_t events_total, messages_emitted, messages_unrouted;
+};
+
+#endif /* ZG_DAEMON_H */

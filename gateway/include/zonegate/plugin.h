@@ -1,0 +1,220 @@
+/*
+ * zonegate plugin SDK: the one interface between zonegated and a protocol
+ * plugin.  Install path: <zonegate/plugin.h>.
+ *
+ * A plugin is a shared module (libtool -module) that exports exactly one
+ * symbol, ZG_PLUGIN_SYMBOL, a function returning a pointer to a const
+ * struct zg_plugin.  The host checks abi_version before it touches any
+ * other field and refuses a mismatch, naming both versions.
+ *
+ * Everything the host does for a plugin (logging, configuration access,
+ * listeners and timers on the event loop, policy decisions, messages and
+ * security events) reaches the plugin through the struct zg_host_api
+ * passed to check() and init().  A plugin never resolves daemon symbols:
+ * zonegated exports none, and plugins may be loaded with RTLD_DEEPBIND.
+ *
+ * Threading: every callback runs on the host's event-loop thread.  A
+ * plugin that starts worker threads must hand results back to the loop
+ * itself (for example with an event made active from the worker); the
+ * host API is not thread-safe.
+ */
+#ifndef ZONEGATE_PLUGIN_H
+#define ZONEGATE_PLUGIN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <zonegate/policy.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on every incompatible change of this header. */
+#ifndef ZG_PLUGIN_ABI_VERSION
+#define ZG_PLUGIN_ABI_VERSION 1
+#endif
+
+/* The one symbol a plugin exports. */
+#define ZG_PLUGIN_SYMBOL "zonegate_plugin"
+
+struct event_base; /* libevent: plugins may use the host's loop directly */
+struct zg_host;    /* opaque: the host's handle for one loaded plugin */
+struct zg_cfg;     /* opaque: a node of the configuration tree */
+struct zg_listener;
+struct zg_timer;
+
+enum zg_log_level {
+	ZG_LOG_ERR = 0,
+	ZG_LOG_WARN = 1,
+	ZG_LOG_INFO = 2,
+	ZG_LOG_DEBUG = 3,
+};
+
+enum zg_severity {
+	ZG_SEV_INFO = 0,
+	ZG_SEV_LOW = 1,
+	ZG_SEV_MEDIUM = 2,
+	ZG_SEV_HIGH = 3,
+	ZG_SEV_CRITICAL = 4,
+};
+
+/*
+ * A security observation.  `kind' is a stable, dotted identifier such as
+ * "modbus.denied" or "modbus.framing_error"; `peer' names the remote
+ * address ("192.0.2.7:50211"); `detail' is free text a person can act on.
+ * All strings are borrowed for the duration of the call.
+ */
+struct zg_event {
+	const char *kind;
+	int severity;          /* enum zg_severity */
+	const char *peer;      /* remote address, or NULL */
+	const char *identity;  /* caller identity, or NULL */
+	const char *target;    /* target device, or NULL */
+	const struct zg_verdict *verdict; /* the decision involved, or NULL */
+	const char *detail;    /* free text, or NULL */
+};
+
+/* Called on the loop for every accepted connection.  The plugin owns fd. */
+typedef void (*zg_accept_cb)(int fd, const struct sockaddr *peer,
+			     socklen_t peerlen, void *arg);
+typedef void (*zg_timer_cb)(void *arg);
+
+/*
+ * Host services.  `size' is sizeof(struct zg_host_api) as the host was
+ * built; fields are only ever appended within one ABI version, so a
+ * plugin may check size before using a field added later.
+ */
+struct zg_host_api {
+	uint32_t abi_version;
+	uint32_t size;
+
+	/* -- logging: lines go to the host's log with the plugin's name. */
+	void (*log)(struct zg_host *h, int level, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
+	/* As log(), but names the peer ("ip:port") the line is about. */
+	void (*log_peer)(struct zg_host *h, int level, const char *peer,
+			 const char *fmt, ...)
+		__attribute__((format(printf, 4, 5)));
+
+	/*
+	 * -- configuration.  Nodes are borrowed from the host and valid only
+	 * during check(), init() and reload(); copy what you keep.  Every
+	 * getter reports its own errors (file:line: key: what is wrong) into
+	 * the current load and returns -1; a missing optional key yields
+	 * `def' and returns 0.  Numbers outside [min, max] are errors.
+	 */
+	const struct zg_cfg *(*cfg_child)(const struct zg_cfg *node,
+					  const char *key);
+	int (*cfg_count)(const struct zg_cfg *node); /* list/array/group size */
+	const struct zg_cfg *(*cfg_elem)(const struct zg_cfg *node, int i);
+	const char *(*cfg_name)(const struct zg_cfg *node); /* key, or NULL */
+	int (*cfg_line)(const struct zg_cfg *node);
+	int (*cfg_string)(struct zg_host *h, const struct zg_cfg *node,
+			  const char *key, const char *def, const char **out);
+	int (*cfg_int)(struct zg_host *h, const struct zg_cfg *node,
+		       const char *key, long long def, long long min,
+		       long long max, long long *out);
+	int (*cfg_bool)(struct zg_host *h, const struct zg_cfg *node,
+			const char *key, bool def, bool *out);
+	int (*cfg_double)(struct zg_host *h, const struct zg_cfg *node,
+			  const char *key, double def, double min, double max,
+			  double *out);
+	/* Errors for every key of `node' not in the NULL-terminated list. */
+	int (*cfg_known_keys)(struct zg_host *h, const struct zg_cfg *node,
+			      const char *const *keys);
+	/* Record a configuration error at node (and key, may be NULL). */
+	void (*cfg_error)(struct zg_host *h, const struct zg_cfg *node,
+			  const char *key, const char *fmt, ...)
+		__attribute__((format(printf, 4, 5)));
+
+	/* -- the event loop. */
+	struct event_base *(*event_base)(struct zg_host *h);
+	/*
+	 * Listen on "host:port" ("127.0.0.1:5020", "[::1]:802").  The host
+	 * opens the socket (so a privileged parent can do it), stops
+	 * accepting on shutdown, and frees it with the plugin.  Returns
+	 * NULL and logs why on failure.
+	 */
+	struct zg_listener *(*listen)(struct zg_host *h, const char *addr,
+				      zg_accept_cb cb, void *arg);
+	void (*listener_free)(struct zg_listener *l);
+	/* One-shot or periodic timers; seconds may be fractional. */
+	struct zg_timer *(*timer_new)(struct zg_host *h, zg_timer_cb cb,
+				      void *arg);
+	int (*timer_start)(struct zg_timer *t, double seconds, bool periodic);
+	void (*timer_stop)(struct zg_timer *t);
+	void (*timer_free)(struct zg_timer *t);
+
+	/*
+	 * -- policy.  Decide one operation against the policy in force now
+	 * (a reload applies to the next call).  Never fails: an internal
+	 * error yields the configured fail mode with a reason.  Returns
+	 * v->decision.
+	 */
+	int (*decide)(struct zg_host *h, const struct zg_op *op,
+		      struct zg_verdict *v);
+	/*
+	 * Identity of a legacy (non-TLS) peer bound by source address in the
+	 * device registry.  Copies the identity into buf and returns 0, or
+	 * returns -1 when no device is bound to that address.
+	 */
+	int (*identify_addr)(struct zg_host *h, const struct sockaddr *sa,
+			     socklen_t salen, char *buf, size_t buflen);
+
+	/* -- output. */
+	void (*event)(struct zg_host *h, const struct zg_event *ev);
+	/* Telemetry for the northbound path (durable spool, then uplinks). */
+	int (*emit)(struct zg_host *h, const char *topic, const void *payload,
+		    size_t len);
+};
+
+/*
+ * The plugin descriptor.  Named initialisers only, please:
+ *
+ *   static const struct zg_plugin desc = {
+ *       .abi_version = ZG_PLUGIN_ABI_VERSION, .name = "example", ...
+ *   };
+ *   ZG_PLUGIN_EXPORT const struct zg_plugin *zonegate_plugin(void)
+ *   { return &desc; }
+ */
+struct zg_plugin {
+	uint32_t abi_version;   /* ZG_PLUGIN_ABI_VERSION: checked first */
+	const char *name;       /* must equal the name in the config */
+	const char *version;    /* the plugin's own version string */
+	const char *const *protocols; /* NULL-terminated, e.g. {"modbus", NULL} */
+
+	/*
+	 * Validate `cfg' (the plugin's `config' group, may be NULL) without
+	 * side effects: used by zonegated -t and before every reload.
+	 * Returns 0 or -1; errors are reported through api->cfg_error.
+	 */
+	int (*check)(const struct zg_host_api *api, struct zg_host *h,
+		     const struct zg_cfg *cfg);
+	/* Start.  *state is the plugin's own; returns 0 or -1. */
+	int (*init)(const struct zg_host_api *api, struct zg_host *h,
+		    const struct zg_cfg *cfg, void **state);
+	/* Apply a new, already checked config (optional: NULL = restart). */
+	int (*reload)(void *state, const struct zg_cfg *cfg);
+	/*
+	 * Graceful shutdown has begun: listeners are closed.  Finish what
+	 * is in flight and return the number of sessions still open (the
+	 * host calls again until 0 or its shutdown timeout).  Optional.
+	 */
+	int (*drain)(void *state);
+	/* Free everything.  Called once, after init succeeded. */
+	void (*fini)(void *state);
+};
+
+typedef const struct zg_plugin *(*zg_plugin_entry_fn)(void);
+
+#define ZG_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZONEGATE_PLUGIN_H */

@@ -1,0 +1,506 @@
+/*
+ * zonegated: the zonegate daemon.
+ *
+ * Start-up: read and validate the whole configuration (and every plugin's
+ * part of it) before touching anything; take the pidfile lock; daemonise
+ * unless -f (the parent exits only once the child reports it is serving,
+ * so the exit status tells whether the gateway came up); start plugins;
+ * run one libevent loop.
+ *
+ * Signals are libevent signal events: no work happens in a handler.
+ *   SIGHUP  reload: build a complete new config + compiled policy + plugin
+ *           checks; swap in one step on the loop; on any error keep the
+ *           old one and log every error.
+ *   SIGTERM graceful shutdown: stop accepting, let plugins drain (up to
+ *   SIGINT  gateway.shutdown_timeout), flush, exit 0.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include <zonegate/plugin.h>
+
+#include "gateway/conf.h"
+#include "gateway/daemon.h"
+#include "gateway/log.h"
+#include "gateway/pidfile.h"
+#include "gateway/plugin_host.h"
+
+struct mainctx {
+	struct zg_daemon d;
+	const char *conf_file;
+	const char *pidfile_arg;
+	int pidfd;
+	char *pidfile;
+	struct event *ev_hup, *ev_term, *ev_int, *ev_drain;
+	struct timespec drain_deadline;
+	int exit_code;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: zonegated [-c FILE] [-p PIDFILE] [-t] [-f] [-d] [-V] [-h]\n"
+		"  -c FILE  configuration file (default %s)\n"
+		"  -p FILE  pidfile (overrides gateway.pidfile)\n"
+		"  -t       check the configuration, print a summary, and exit\n"
+		"           (0 = valid; otherwise every error as FILE:LINE: message)\n"
+		"  -f       stay in the foreground\n"
+		"  -d       debug logging (overrides log.level)\n"
+		"  -V       print the version and exit\n"
+		"  -h       this help\n"
+		"signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully\n",
+		CONF_DEFAULT_FILE);
+}
+
+static void
+print_errs(const struct cfg_errs *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n && i < e->cap; i++)
+		fprintf(stderr, "%s\n", e->msg[i]);
+	if (e->n > e->cap)
+		fprintf(stderr, "(%zu more errors not shown)\n", e->n - e->cap);
+}
+
+static void
+log_errs(const struct cfg_errs *e, int level)
+{
+	size_t i;
+
+	for (i = 0; i < e->n && i < e->cap; i++)
+		log_msg(level, NULL, NULL, "%s", e->msg[i]);
+}
+
+/*
+ * Load (or reuse from `old') and check every plugin the config names.
+ * Returns a new array of hosts in config order, or NULL with errors in e.
+ * Hosts taken from `old' are moved (their slot in old set to NULL).
+ */
+static struct zg_host **
+plugins_prepare(struct zg_daemon *d, const struct zg_conf *c,
+		struct zg_host **old, int nold, struct cfg_errs *e)
+{
+	struct zg_host **hs;
+	size_t before = cfg_errs_count(e);
+	int *from, i, j;
+
+	hs = calloc((size_t)c->nplugins + 1, sizeof(*hs));
+	from = calloc((size_t)c->nplugins + 1, sizeof(*from));
+	if (hs == NULL || from == NULL) {
+		free(hs);
+		free(from);
+		cfg_err_at(e, c->file, 0, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < c->nplugins; i++) {
+		const struct conf_plugin *cp = &c->plugins[i];
+
+		from[i] = -1;
+		for (j = 0; j < nold; j++) {
+			if (old[j] != NULL &&
+			    strcmp(plugin_name(old[j]), cp->name) == 0 &&
+			    (cp->path == NULL ||
+			     strcmp(plugin_path(old[j]), cp->path) == 0)) {
+				hs[i] = old[j];
+				old[j] = NULL;
+				from[i] = j;
+				break;
+			}
+		}
+		if (hs[i] == NULL)
+			hs[i] = plugin_load(d, c, cp, e);
+		if (hs[i] != NULL)
+			plugin_check(hs[i], cp, e);
+	}
+	if (cfg_errs_count(e) != before) {
+		/* Give reused hosts back; unload the ones we loaded. */
+		for (i = 0; i < c->nplugins; i++) {
+			if (from[i] >= 0)
+				old[from[i]] = hs[i];
+			else
+				plugin_unload(hs[i]);
+		}
+		free(hs);
+		free(from);
+		return NULL;
+	}
+	free(from);
+	return hs;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+do_reload(struct mainctx *m)
+{
+	struct zg_daemon *d = &m->d;
+	struct cfg_errs e;
+	struct zg_conf *nc;
+	struct zg_host **old, **hs;
+	int nold = d->nplugins, i, j;
+	bool *started;
+
+	log_info("SIGHUP: reloading %s", m->conf_file);
+	cfg_errs_init(&e);
+	nc = conf_load(m->conf_file, &e);
+	if (nc == NULL) {
+		log_errs(&e, ZG_LOG_ERR);
+		log_errx("reload of %s failed (%zu errors): still running on the previous configuration",
+			 m->conf_file, cfg_errs_count(&e));
+		d->reloads_failed++;
+		cfg_errs_free(&e);
+		return;
+	}
+	/*
+	 * Plugins are matched by name: the old set is lent to
+	 * plugins_prepare(), which hands reused hosts to the new set.  On
+	 * failure everything goes back untouched.
+	 */
+	old = calloc((size_t)nold + 1, sizeof(*old));
+	started = calloc((size_t)nc->nplugins + 1, sizeof(*started));
+	if (old == NULL || started == NULL) {
+		log_errx("reload failed: out of memory; keeping the previous configuration");
+		free(old);
+		free(started);
+		conf_free(nc);
+		d->reloads_failed++;
+		return;
+	}
+	memcpy(old, d->plugins, (size_t)nold * sizeof(*old));
+	hs = plugins_prepare(d, nc, old, nold, &e);
+	if (hs == NULL) {
+		log_errs(&e, ZG_LOG_ERR);
+		log_errx("reload of %s failed: still running on the previous configuration",
+			 m->conf_file);
+		d->reloads_failed++;
+		free(old);
+		free(started);
+		conf_free(nc);
+		cfg_errs_free(&e);
+		return;
+	}
+	log_errs(&e, ZG_LOG_WARN); /* warnings */
+	cfg_errs_free(&e);
+
+	/* Commit: from here on the new configuration is the one in force. */
+	if (m->pidfile_arg == NULL && strcmp(nc->pidfile, d->conf->pidfile) != 0)
+		log_warnx("gateway.pidfile changed to %s: takes effect at the next restart (still %s)",
+			  nc->pidfile, m->pidfile);
+	log_configure(&nc->log);
+	for (j = 0; j < nold; j++) {
+		if (old[j] != NULL) {
+			log_info("plugin %s removed by reload", plugin_name(old[j]));
+			plugin_unload(old[j]);
+		}
+	}
+	for (i = 0; i < nc->nplugins; i++) {
+		bool was_running = false;
+
+		for (j = 0; j < nold; j++)
+			if (d->plugins[j] == hs[i])
+				was_running = true;
+		started[i] = was_running;
+	}
+	{
+		struct zg_conf *oc = d->conf;
+
+		d->conf = nc;
+		free(d->plugins);
+		d->plugins = hs;
+		d->nplugins = nc->nplugins;
+		for (i = 0; i < nc->nplugins; i++) {
+			int rc = started[i] ? plugin_reload(hs[i], &nc->plugins[i])
+					    : plugin_start(hs[i], &nc->plugins[i]);
+			if (rc < 0)
+				log_errx("plugin %s failed to apply the new configuration",
+					 plugin_name(hs[i]));
+		}
+		conf_free(oc);
+	}
+	free(old);
+	free(started);
+	d->reloads_ok++;
+	log_info("reload of %s complete: %d plugins", m->conf_file,
+		 d->nplugins);
+}
+
+static void
+drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct mainctx *m = arg;
+	struct timespec now;
+	int i, open = 0;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < m->d.nplugins; i++)
+		open += plugin_drain(m->d.plugins[i]);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (open == 0 || now.tv_sec > m->drain_deadline.tv_sec ||
+	    (now.tv_sec == m->drain_deadline.tv_sec &&
+	     now.tv_nsec >= m->drain_deadline.tv_nsec)) {
+		if (open > 0)
+			log_warnx("shutdown timeout: closing %d sessions still open",
+				  open);
+		event_base_loopexit(m->d.base, NULL);
+		return;
+	}
+	{
+		struct timeval tv = { 0, 20000 };
+		evtimer_add(m->ev_drain, &tv);
+	}
+}
+
+static void
+begin_shutdown(struct mainctx *m, const char *why)
+{
+	struct timeval now = { 0, 0 };
+	double t = m->d.conf->shutdown_timeout;
+	int i;
+
+	if (m->d.draining)
+		return;
+	m->d.draining = true;
+	log_info("%s: shutting down (draining for up to %.1fs)", why, t);
+	for (i = 0; i < m->d.nplugins; i++)
+		plugin_stop_listening(m->d.plugins[i]);
+	clock_gettime(CLOCK_MONOTONIC, &m->drain_deadline);
+	m->drain_deadline.tv_sec += (time_t)t;
+	m->drain_deadline.tv_nsec += (long)((t - (double)(time_t)t) * 1e9);
+	if (m->drain_deadline.tv_nsec >= 1000000000L) {
+		m->drain_deadline.tv_sec++;
+		m->drain_deadline.tv_nsec -= 1000000000L;
+	}
+	m->ev_drain = evtimer_new(m->d.base, drain_tick, m);
+	if (m->ev_drain == NULL)
+		event_base_loopexit(m->d.base, NULL);
+	else
+		evtimer_add(m->ev_drain, &now);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct mainctx *m = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGHUP:
+		if (!m->d.draining)
+			do_reload(m);
+		break;
+	case SIGTERM:
+		begin_shutdown(m, "SIGTERM");
+		break;
+	case SIGINT:
+		begin_shutdown(m, "SIGINT");
+		break;
+	}
+}
+
+/*
+ * Fork into the background.  The parent waits on a pipe: the child
+ * writes one byte once it is serving; if it exits first the parent exits
+ * 1, so `zonegated' returns non-zero when start-up failed.
+ */
+static int
+daemonize(int *ready_fd)
+{
+	int p[2], devnull;
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(c == 'R' ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		return -1;
+	pid = fork(); /* never reacquire a controlling terminal */
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		return -1;
+	umask(027);
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		close(devnull);
+	}
+	*ready_fd = p[1];
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct mainctx m;
+	struct cfg_errs e;
+	bool check_only = false, foreground = false, debug = false;
+	int opt, i, ready_fd = -1;
+	char err[512];
+
+	memset(&m, 0, sizeof(m));
+	m.conf_file = CONF_DEFAULT_FILE;
+	m.pidfd = -1;
+	while ((opt = getopt(argc, argv, "c:p:tfdVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			m.conf_file = optarg;
+			break;
+		case 'p':
+			m.pidfile_arg = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'V':
+			printf("zonegated %s (TLS engine %s, plugin ABI %d)\n",
+			       PACKAGE_VERSION, ZG_TLS_ENGINE,
+			       ZG_PLUGIN_ABI_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "zonegated: unexpected argument \"%s\"\n",
+			argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	log_init("zonegated", debug ? ZG_LOG_DEBUG : ZG_LOG_INFO);
+	if (debug)
+		log_force_debug();
+
+	cfg_errs_init(&e);
+	m.d.conf = conf_load(m.conf_file, &e);
+	if (m.d.conf != NULL) {
+		m.d.plugins = plugins_prepare(&m.d, m.d.conf, NULL, 0, &e);
+		m.d.nplugins = m.d.plugins ? m.d.conf->nplugins : 0;
+	}
+	print_errs(&e);
+	if (m.d.conf == NULL || m.d.plugins == NULL) {
+		fprintf(stderr, "zonegated: %s: %zu error%s\n", m.conf_file,
+			cfg_errs_count(&e), cfg_errs_count(&e) == 1 ? "" : "s");
+		cfg_errs_free(&e);
+		conf_free(m.d.conf);
+		return 1;
+	}
+	cfg_errs_free(&e);
+	if (check_only) {
+		conf_summary(m.d.conf, stdout);
+		for (i = 0; i < m.d.nplugins; i++) {
+			printf("    plugin %s %s: configuration ok\n",
+			       plugin_name(m.d.plugins[i]),
+			       plugin_version(m.d.plugins[i]));
+			plugin_unload(m.d.plugins[i]);
+		}
+		free(m.d.plugins);
+		conf_free(m.d.conf);
+		return 0;
+	}
+
+	log_configure(&m.d.conf->log);
+	m.pidfile = strdup(m.pidfile_arg ? m.pidfile_arg : m.d.conf->pidfile);
+	m.pidfd = pidfile_open(m.pidfile, err, sizeof(err));
+	if (m.pidfd < 0) {
+		log_errx("%s", err);
+		return 1;
+	}
+	if (!foreground && daemonize(&ready_fd) < 0) {
+		log_warn("cannot daemonise");
+		return 1;
+	}
+	if (pidfile_write(m.pidfd, getpid()) < 0)
+		log_warn("cannot write pidfile %s", m.pidfile);
+
+	signal(SIGPIPE, SIG_IGN);
+	m.d.base = event_base_new();
+	if (m.d.base == NULL) {
+		log_errx("cannot create the event loop");
+		return 1;
+	}
+	m.ev_hup = evsignal_new(m.d.base, SIGHUP, on_signal, &m);
+	m.ev_term = evsignal_new(m.d.base, SIGTERM, on_signal, &m);
+	m.ev_int = evsignal_new(m.d.base, SIGINT, on_signal, &m);
+	if (!m.ev_hup || !m.ev_term || !m.ev_int || evsignal_add(m.ev_hup, NULL) ||
+	    evsignal_add(m.ev_term, NULL) || evsignal_add(m.ev_int, NULL)) {
+		log_errx("cannot install signal events");
+		return 1;
+	}
+	for (i = 0; i < m.d.nplugins; i++) {
+		if (plugin_start(m.d.plugins[i], &m.d.conf->plugins[i]) < 0) {
+			log_errx("plugin %s failed to start: zonegated stops (fail closed)",
+				 plugin_name(m.d.plugins[i]));
+			m.exit_code = 1;
+			goto out;
+		}
+	}
+	log_info("zonegated %s ready: config %s, gateway %s, %d plugin%s, TLS %s, pid %ld",
+		 PACKAGE_VERSION, m.conf_file, m.d.conf->id, m.d.nplugins,
+		 m.d.nplugins == 1 ? "" : "s", ZG_TLS_ENGINE, (long)getpid());
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "R", 1) != 1)
+			log_warn("cannot tell the parent we are ready");
+		close(ready_fd);
+		ready_fd = -1;
+	}
+
+	event_base_dispatch(m.d.base);
+	log_info("stopped");
+out:
+	for (i = m.d.nplugins - 1; i >= 0; i--)
+		plugin_unload(m.d.plugins[i]);
+	free(m.d.plugins);
+	if (m.ev_drain)
+		event_free(m.ev_drain);
+	event_free(m.ev_hup);
+	event_free(m.ev_term);
+	event_free(m.ev_int);
+	event_base_free(m.d.base);
+	conf_free(m.d.conf);
+	pidfile_close(m.pidfd, m.pidfile);
+	free(m.pidfile);
+	if (ready_fd >= 0)
+		close(ready_fd);
+	return m.exit_code;
+}

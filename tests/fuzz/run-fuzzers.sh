@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# run-fuzzers.sh SECONDS TARGET...: run each libFuzzer target for SECONDS
+# with its seed corpus (copied to a scratch dir so the committed corpus only
+# grows by hand).  Crashing inputs are kept under tests/fuzz/crashes/NAME/,
+# where ordinary make check replays them as regression tests.
+set -u
+secs=$1; shift
+srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+status=0
+for t in "$@"; do
+	name=$(basename "$t")
+	work=$(mktemp -d)
+	cp -r "$srcdir/tests/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
+	mkdir -p "$srcdir/tests/fuzz/crashes/$name"
+	echo "== $name: ${secs}s"
+	if ! "./$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="$srcdir/tests/fuzz/crashes/$name/" "$work" \
+		>"$work.log" 2>&1; then
+		echo "$name: FAILED (see tests/fuzz/crashes/$name/)"
+		tail -n 30 "$work.log"
+		status=1
+	else
+		grep -E '^Done|stat::number_of_executed_units' "$work.log" | tail -n 2
+	fi
+	rmdir "$srcdir/tests/fuzz/crashes/$name" 2>/dev/null
+	rm -rf "$work" "$work.log"
+done
+exit $status
