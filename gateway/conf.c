@@ -11,10 +11,12 @@
 #include <string.h>
 
 #include "gateway/conf.h"
+#include "gateway/policy_conf.h"
 
 const char *const conf_fail_mode_names[] = { "closed", "open", NULL };
 
-static const char *const top_keys[] = { "gateway", "log", "plugins", NULL };
+static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
+					"devices", "conduits", NULL };
 static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
 	"shutdown_timeout", "fail_mode", "island_mode", NULL };
 static const char *const log_keys[] = { "target", "format", "level",
@@ -166,6 +168,7 @@ static struct zg_conf *
 conf_build(struct zg_conf *c, struct cfg_errs *e, size_t before)
 {
 	const config_setting_t *root;
+	struct policy_opts popts;
 	bool bad;
 
 	root = config_root_setting(&c->cfg);
@@ -173,6 +176,11 @@ conf_build(struct zg_conf *c, struct cfg_errs *e, size_t before)
 	load_gateway(c, e, cfg_get_group(e, root, "gateway", &bad));
 	load_log(c, e, cfg_get_group(e, root, "log", &bad));
 	load_plugins(c, e, cfg_get_list(e, root, "plugins", &bad));
+
+	popts.fail_open = c->fail_mode == 1;
+	popts.island_mode = c->island_mode;
+	if (policy_conf_load(e, &c->cfg, &popts, &c->policy) < 0)
+		c->policy = NULL;
 
 	if (cfg_errs_count(e) != before) {
 		conf_free(c);
@@ -231,6 +239,8 @@ conf_free(struct zg_conf *c)
 
 	if (c == NULL)
 		return;
+	if (c->policy != NULL)
+		seg_policy_unref(c->policy);
 	if (c->plugin_path != NULL) {
 		for (i = 0; c->plugin_path[i] != NULL; i++)
 			free(c->plugin_path[i]);
@@ -260,4 +270,6 @@ conf_summary(const struct zg_conf *c, FILE *out)
 		fprintf(out, "    %s%s%s\n", c->plugins[i].name,
 			c->plugins[i].path ? " from " : "",
 			c->plugins[i].path ? c->plugins[i].path : "");
+	if (c->policy != NULL)
+		policy_summary(out, c->policy);
 }

@@ -13,12 +13,14 @@ struct event_base;
 struct zg_conf;
 struct zg_host;
 struct seg_policy;
+struct seg_state;
 
 struct zg_daemon {
 	struct event_base *base;
 	struct zg_conf *conf;       /* in force; replaced on reload */
 	struct zg_host **plugins;   /* running plugins, in config order */
 	int nplugins;
+	struct seg_state *segstate; /* runtime quarantine: survives reloads */
 	bool draining;              /* SIGTERM received */
 
 	/* counters (later exported as metrics) */

@@ -11,24 +11,33 @@
 #include "gateway/conf.h"
 #include "gateway/decide.h"
 #include "gateway/log.h"
+#include "segments/segments.h"
 
 int
 gw_decide(struct zg_daemon *d, const char *source, const struct zg_op *op,
 	  struct zg_verdict *v)
 {
-	memset(v, 0, sizeof(*v));
-	/* No policy engine loaded: the fail mode decides, and says so. */
-	v->decision = d->conf->fail_mode == 1 ? ZG_ALLOW : ZG_DENY;
-	snprintf(v->reason, sizeof(v->reason),
-		 "no policy loaded: fail mode %s",
-		 conf_fail_mode_names[d->conf->fail_mode]);
+	/*
+	 * The compiled policy of the configuration in force.  A reload swaps
+	 * d->conf on this same thread, so the next call sees the new one.
+	 * With no policy at all seg_decide applies the fail mode of the
+	 * runtime state (closed unless the config said open).
+	 */
+	seg_decide(d->conf ? d->conf->policy : NULL, d->segstate, op, v);
+	if (v->shadow)
+		d->decisions_shadow++;
 	if (v->decision == ZG_ALLOW)
 		d->decisions_allow++;
 	else
 		d->decisions_deny++;
-	log_msg(ZG_LOG_DEBUG, source, NULL, "decision for %s: %s (%s)",
-		op->identity ? op->identity : "(unknown)",
-		v->decision == ZG_ALLOW ? "allow" : "deny", v->reason);
+	if (log_level() >= ZG_LOG_DEBUG)
+		log_msg(ZG_LOG_DEBUG, source, NULL,
+			"decision for %s -> %s: %s%s by %s: %s",
+			op->identity ? op->identity : "(unknown)",
+			op->target ? op->target : "(none)",
+			v->decision == ZG_ALLOW ? "allow" : "deny",
+			v->shadow ? " (shadow)" : "",
+			v->rule ? v->rule : "default", v->reason);
 	return v->decision;
 }
 
@@ -36,10 +45,7 @@ int
 gw_identify_addr(struct zg_daemon *d, const struct sockaddr *sa,
 		 socklen_t salen, char *buf, size_t buflen)
 {
-	(void)d;
-	(void)sa;
-	(void)salen;
-	(void)buf;
-	(void)buflen;
-	return -1;
+	if (d->conf == NULL || d->conf->policy == NULL)
+		return -1;
+	return seg_identify_addr(d->conf->policy, sa, salen, buf, buflen);
 }

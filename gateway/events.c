@@ -98,8 +98,8 @@ events_emit(struct zg_daemon *d, const char *source, const struct zg_event *ev)
 	d->events_total++;
 	if (events_format_json(source, ev, json, sizeof(json)) < 0)
 		snprintf(json, sizeof(json), "{\"kind\":\"event.too_long\"}");
-	log_msg(ev->severity >= ZG_SEV_MEDIUM ? ZG_LOG_WARN : ZG_LOG_INFO,
-		"event", ev->peer, "security event %s", json);
+	log_event_json(ev->severity >= ZG_SEV_MEDIUM ? ZG_LOG_WARN : ZG_LOG_INFO,
+		       ev->peer, json);
 }
 
 int

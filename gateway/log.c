@@ -169,6 +169,36 @@ log_msgv(int level, const char *component, const char *peer, const char *fmt,
 }
 
 void
+log_event_json(int level, const char *peer, const char *json)
+{
+	char ts[40], epeer[160], line[4096];
+	struct timespec now;
+	struct tm tm;
+
+	if (level > L.o.level)
+		return;
+	if (L.o.format != LOG_JSON) {
+		log_msg(level, "event", peer, "security event %s", json);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	json_escape(epeer, sizeof(epeer), peer ? peer : "");
+	snprintf(line, sizeof(line),
+		 "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"event\"%s%s%s,"
+		 "\"msg\":\"security event\",\"event\":%s}",
+		 ts, now.tv_nsec / 1000000L,
+		 log_level_names[level < 0 ? 0 : level > 3 ? 3 : level],
+		 peer ? ",\"peer\":\"" : "", peer ? epeer : "", peer ? "\"" : "",
+		 json);
+	if (L.o.target == LOG_TO_SYSLOG && L.syslog_open)
+		syslog(syslog_prio[level < 0 ? 0 : level > 3 ? 3 : level], "%s", line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+void
 log_msg(int level, const char *component, const char *peer, const char *fmt,
 	...)
 {

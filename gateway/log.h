@@ -36,6 +36,13 @@ void log_msgv(int level, const char *component, const char *peer,
 void log_msg(int level, const char *component, const char *peer,
 	     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * A security event already rendered as a JSON object.  Human format:
+ * "security event {json}"; JSON format: the object is embedded as the
+ * line's "event" member (not as an escaped string).
+ */
+void log_event_json(int level, const char *peer, const char *json);
+
 /* log_warn appends ": strerror(errno)"; the x variants do not. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -39,6 +39,7 @@
 #include "gateway/log.h"
 #include "gateway/pidfile.h"
 #include "gateway/plugin_host.h"
+#include "segments/segments.h"
 
 struct mainctx {
 	struct zg_daemon d;
@@ -454,6 +455,11 @@ main(int argc, char **argv)
 		log_warn("cannot write pidfile %s", m.pidfile);
 
 	signal(SIGPIPE, SIG_IGN);
+	m.d.segstate = seg_state_new();
+	if (m.d.segstate == NULL) {
+		log_errx("out of memory");
+		return 1;
+	}
 	m.d.base = event_base_new();
 	if (m.d.base == NULL) {
 		log_errx("cannot create the event loop");
@@ -498,6 +504,7 @@ out:
 	event_free(m.ev_int);
 	event_base_free(m.d.base);
 	conf_free(m.d.conf);
+	seg_state_free(m.d.segstate);
 	pidfile_close(m.pidfd, m.pidfile);
 	free(m.pidfile);
 	if (ready_fd >= 0)

@@ -161,7 +161,11 @@ AC_DEFUN([ZG_CHECK_FUZZERS], [
     [AS_HELP_STRING([--enable-fuzzers], [build libFuzzer targets (needs CC=clang)])],
     [], [enable_fuzzers=no])
   FUZZ_CFLAGS=""
+  FUZZ_ALL_CFLAGS=""
   AS_IF([test "x$enable_fuzzers" = xyes], [
+    dnl Every object gets coverage instrumentation (fuzzer-no-link) so that
+    dnl targets linking the project's libraries are not fuzzing blind.
+    FUZZ_ALL_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer"
     FUZZ_CFLAGS="-fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer"
     zg_save_CFLAGS=$CFLAGS; CFLAGS="$CFLAGS $FUZZ_CFLAGS"
     AC_MSG_CHECKING([whether $CC supports libFuzzer])
@@ -174,5 +178,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; retur
     CFLAGS=$zg_save_CFLAGS
   ])
   AC_SUBST([FUZZ_CFLAGS])
+  AC_SUBST([FUZZ_ALL_CFLAGS])
   AM_CONDITIONAL([FUZZERS], [test "x$enable_fuzzers" = xyes])
 ])

@@ -111,8 +111,12 @@ zg_start() {
 	"$ZONEGATED" -f -c "$conf" "$@" >"$log" 2>&1 &
 	ZG_PID=$!
 	T_PIDS+=("$ZG_PID")
-	t_wait 20 zg_ready_or_dead "$log" "$ZG_PID" || return 1
-	grep -q ' ready: ' "$log"
+	if t_wait 20 zg_ready_or_dead "$log" "$ZG_PID" && grep -q ' ready: ' "$log"; then
+		return 0
+	fi
+	t_diag "zonegated did not become ready; its log ends:"
+	t_diag "$(tail -n 15 "$log")"
+	return 1
 }
 zg_ready_or_dead() { grep -q ' ready: ' "$1" || ! kill -0 "$2" 2>/dev/null; }
 
