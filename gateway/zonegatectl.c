@@ -1,0 +1,384 @@
+/*
+ * zonegatectl: ask a zonegate configuration questions, offline.
+ *
+ *   zonegatectl [-c FILE] [--json] explain IDENTITY TARGET OPERATION...
+ *
+ * OPERATION is one of
+ *   modbus read-coils|read-discrete|read-holding|read-input ADDR QTY
+ *   modbus write-coil ADDR 0|1
+ *   modbus write-register ADDR VALUE
+ *   modbus write-registers ADDR VALUE...
+ *   modbus read-write RADDR RQTY WADDR VALUE...       (FC 23)
+ *   modbus diag SUBFUNCTION                            (FC 8)
+ *   modbus mei TYPE                                    (FC 43)
+ *   modbus pdu HEX                                     (any request PDU)
+ *   mqtt publish|subscribe TOPIC
+ *   http METHOD PATH
+ * with options --unit N (default 1), --role R, --client-id C and
+ * --assurance certificate|address (default certificate).
+ *
+ * Modbus operations are built as real request PDUs and classified by the
+ * same code the proxy runs, so the answer is the one the gateway gives.
+ * Exit status: 0 allowed, 1 denied, 2 usage or configuration error.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/conf.h"
+#include "gateway/log.h"
+#include "plugins/modbus/pdu.h"
+#include "segments/segments.h"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: zonegatectl [-c FILE] [--json] explain IDENTITY TARGET OPERATION...\n"
+		"       zonegatectl -V | -h\n"
+		"operations:\n"
+		"  modbus read-coils|read-discrete|read-holding|read-input ADDR QTY\n"
+		"  modbus write-coil ADDR 0|1\n"
+		"  modbus write-register ADDR VALUE\n"
+		"  modbus write-registers ADDR VALUE...\n"
+		"  modbus read-write RADDR RQTY WADDR VALUE...\n"
+		"  modbus diag SUBFUNCTION | modbus mei TYPE | modbus pdu HEX\n"
+		"  mqtt publish|subscribe TOPIC\n"
+		"  http METHOD PATH\n"
+		"options: --unit N (1), --role ROLE, --client-id ID,\n"
+		"         --assurance certificate|address (certificate)\n"
+		"exit status: 0 allowed, 1 denied, 2 error\n");
+}
+
+static int
+num(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (s == NULL)
+		return -1;
+	v = strtol(s, &end, 0);
+	if (*s == '\0' || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, "zonegatectl: \"%s\" is not a number in %ld..%ld\n",
+			s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void
+put16(uint8_t *p, long v)
+{
+	p[0] = (uint8_t)((unsigned long)v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Build a request PDU from the words of a modbus operation. */
+static int
+modbus_pdu(int argc, char **argv, uint8_t *pdu, size_t *len)
+{
+	static const struct {
+		const char *name;
+		uint8_t fc;
+	} reads[] = { { "read-coils", 1 }, { "read-discrete", 2 },
+		      { "read-holding", 3 }, { "read-input", 4 } };
+	long a, q, v;
+	size_t i;
+
+	if (argc < 1)
+		return -1;
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		if (strcmp(argv[0], reads[i].name) == 0) {
+			if (argc != 3 || num(argv[1], 0, 65535, &a) ||
+			    num(argv[2], 1, 2000, &q))
+				return -1;
+			pdu[0] = reads[i].fc;
+			put16(pdu + 1, a);
+			put16(pdu + 3, q);
+			*len = 5;
+			return 0;
+		}
+	}
+	if (strcmp(argv[0], "write-coil") == 0) {
+		if (argc != 3 || num(argv[1], 0, 65535, &a) ||
+		    num(argv[2], 0, 1, &v))
+			return -1;
+		pdu[0] = 5;
+		put16(pdu + 1, a);
+		put16(pdu + 3, v ? 0xff00 : 0);
+		*len = 5;
+		return 0;
+	}
+	if (strcmp(argv[0], "write-register") == 0) {
+		if (argc != 3 || num(argv[1], 0, 65535, &a) ||
+		    num(argv[2], -32768, 65535, &v))
+			return -1;
+		pdu[0] = 6;
+		put16(pdu + 1, a);
+		put16(pdu + 3, v);
+		*len = 5;
+		return 0;
+	}
+	if (strcmp(argv[0], "write-registers") == 0) {
+		int n = argc - 2, k;
+
+		if (n < 1 || n > 123 || num(argv[1], 0, 65535, &a))
+			return -1;
+		pdu[0] = 16;
+		put16(pdu + 1, a);
+		put16(pdu + 3, n);
+		pdu[5] = (uint8_t)(2 * n);
+		for (k = 0; k < n; k++) {
+			if (num(argv[2 + k], -32768, 65535, &v))
+				return -1;
+			put16(pdu + 6 + 2 * k, v);
+		}
+		*len = 6 + 2 * (size_t)n;
+		return 0;
+	}
+	if (strcmp(argv[0], "read-write") == 0) {
+		long wa;
+		int n = argc - 4, k;
+
+		if (n < 1 || n > 121 || num(argv[1], 0, 65535, &a) ||
+		    num(argv[2], 1, 125, &q) || num(argv[3], 0, 65535, &wa))
+			return -1;
+		pdu[0] = 23;
+		put16(pdu + 1, a);
+		put16(pdu + 3, q);
+		put16(pdu + 5, wa);
+		put16(pdu + 7, n);
+		pdu[9] = (uint8_t)(2 * n);
+		for (k = 0; k < n; k++) {
+			if (num(argv[4 + k], -32768, 65535, &v))
+				return -1;
+			put16(pdu + 10 + 2 * k, v);
+		}
+		*len = 10 + 2 * (size_t)n;
+		return 0;
+	}
+	if (strcmp(argv[0], "diag") == 0) {
+		if (argc != 2 || num(argv[1], 0, 65535, &v))
+			return -1;
+		pdu[0] = 8;
+		put16(pdu + 1, v);
+		put16(pdu + 3, 0); /* data word */
+		*len = 5;
+		return 0;
+	}
+	if (strcmp(argv[0], "mei") == 0) {
+		if (argc != 2 || num(argv[1], 0, 255, &v))
+			return -1;
+		pdu[0] = 43;
+		pdu[1] = (uint8_t)v;
+		pdu[2] = 1; /* read device id code: basic */
+		pdu[3] = 0; /* object id */
+		*len = 4;
+		return 0;
+	}
+	if (strcmp(argv[0], "pdu") == 0) {
+		const char *h = argc == 2 ? argv[1] : "";
+		size_t n = strlen(h), k;
+
+		if (n == 0 || n % 2 || n / 2 > MB_PDU_MAX)
+			return -1;
+		for (k = 0; k < n / 2; k++) {
+			unsigned b;
+
+			if (sscanf(h + 2 * k, "%2x", &b) != 1)
+				return -1;
+			pdu[k] = (uint8_t)b;
+		}
+		*len = n / 2;
+		return 0;
+	}
+	return -1;
+}
+
+static void
+print_verdict(const struct zg_op *op, const struct zg_verdict *v,
+	      const char *what, bool json)
+{
+	if (json) {
+		char r[2 * ZG_REASON_MAX], id[600], tg[600], w[600];
+
+		json_escape(r, sizeof(r), v->reason);
+		json_escape(id, sizeof(id), op->identity ? op->identity : "");
+		json_escape(tg, sizeof(tg), op->target ? op->target : "");
+		json_escape(w, sizeof(w), what);
+		printf("{\"identity\":\"%s\",\"target\":\"%s\",\"operation\":\"%s\","
+		       "\"decision\":\"%s\",\"shadow\":%s,\"rule\":%s%s%s,"
+		       "\"origin\":\"%s:%d\",\"from_zone\":\"%s\",\"to_zone\":\"%s\","
+		       "\"reason\":\"%s\"}\n",
+		       id, tg, w, v->decision == ZG_ALLOW ? "allow" : "deny",
+		       v->shadow ? "true" : "false", v->rule ? "\"" : "",
+		       v->rule ? v->rule : "null", v->rule ? "\"" : "",
+		       v->origin_file ? v->origin_file : "", v->origin_line,
+		       v->from_zone ? v->from_zone : "",
+		       v->to_zone ? v->to_zone : "", r);
+		return;
+	}
+	printf("%s: %s\n", v->decision == ZG_ALLOW ? "ALLOW" : "DENY", what);
+	printf("  identity:  %s (zone %s)\n", op->identity ? op->identity : "-",
+	       v->from_zone ? v->from_zone : "unknown");
+	printf("  target:    %s (zone %s)\n", op->target ? op->target : "-",
+	       v->to_zone ? v->to_zone : "unknown");
+	if (v->rule)
+		printf("  rule:      conduit %s (%s:%d)\n", v->rule,
+		       v->origin_file ? v->origin_file : "?", v->origin_line);
+	else
+		printf("  rule:      none (deny by default)\n");
+	if (v->shadow)
+		printf("  shadow:    the conduit is a dry run; enforced it would %s\n",
+		       v->shadow_decision == ZG_ALLOW ? "allow" : "deny");
+	printf("  reason:    %s\n", v->reason);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "unit", required_argument, NULL, 'u' },
+		{ "role", required_argument, NULL, 'r' },
+		{ "client-id", required_argument, NULL, 'C' },
+		{ "assurance", required_argument, NULL, 'a' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *file = CONF_DEFAULT_FILE, *role = NULL, *client_id = NULL;
+	bool json = false;
+	long unit = 1;
+	int assurance = ZG_ASSURANCE_CERT, opt, rc = 2;
+	struct cfg_errs e;
+	struct zg_conf *c;
+	struct zg_op op;
+	struct zg_verdict v;
+	struct mb_request req;
+	char what[512];
+	size_t i;
+
+	while ((opt = getopt_long(argc, argv, "c:jVh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'u':
+			if (num(optarg, 0, 255, &unit))
+				return 2;
+			break;
+		case 'r':
+			role = optarg;
+			break;
+		case 'C':
+			client_id = optarg;
+			break;
+		case 'a':
+			if (strcmp(optarg, "certificate") == 0)
+				assurance = ZG_ASSURANCE_CERT;
+			else if (strcmp(optarg, "address") == 0)
+				assurance = ZG_ASSURANCE_ADDRESS;
+			else {
+				fprintf(stderr, "zonegatectl: --assurance certificate|address\n");
+				return 2;
+			}
+			break;
+		case 'V':
+			printf("zonegatectl %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 5 || strcmp(argv[0], "explain") != 0) {
+		usage(stderr);
+		return 2;
+	}
+
+	cfg_errs_init(&e);
+	c = conf_load(file, &e);
+	for (i = 0; i < e.n && i < e.cap; i++)
+		fprintf(stderr, "%s\n", e.msg[i]);
+	cfg_errs_free(&e);
+	if (c == NULL || c->policy == NULL) {
+		fprintf(stderr, "zonegatectl: %s: configuration not usable\n", file);
+		conf_free(c);
+		return 2;
+	}
+
+	memset(&op, 0, sizeof(op));
+	op.identity = argv[1];
+	op.target = argv[2];
+	op.role = role;
+	op.assurance = (uint8_t)assurance;
+	snprintf(what, sizeof(what), "%s", argv[3]);
+	for (i = 4; i < (size_t)argc; i++) {
+		size_t l = strlen(what);
+		snprintf(what + l, sizeof(what) - l, " %s", argv[i]);
+	}
+	if (strcmp(argv[3], "modbus") == 0) {
+		uint8_t pdu[MB_PDU_MAX];
+		size_t len;
+		enum mb_result r;
+
+		if (modbus_pdu(argc - 4, argv + 4, pdu, &len) < 0) {
+			fprintf(stderr, "zonegatectl: cannot build a Modbus request from \"%s\"\n",
+				what);
+			usage(stderr);
+			goto out;
+		}
+		r = mb_parse_request(pdu, len, (uint8_t)unit, &req, &op);
+		if (r == MB_ILLEGAL_DATA_VALUE || r == MB_ILLEGAL_DATA_ADDRESS) {
+			fprintf(stderr,
+				"zonegatectl: the gateway would answer exception %d without a decision: %s\n",
+				r, req.why ? req.why : mb_result_str(r));
+			rc = 1;
+			goto out;
+		}
+		mb_describe(&req, what, sizeof(what));
+	} else if (strcmp(argv[3], "mqtt") == 0 && argc == 6) {
+		op.proto = ZG_PROTO_MQTT;
+		if (strcmp(argv[4], "publish") == 0)
+			op.u.mqtt.action = ZG_MQTT_PUBLISH;
+		else if (strcmp(argv[4], "subscribe") == 0)
+			op.u.mqtt.action = ZG_MQTT_SUBSCRIBE;
+		else {
+			usage(stderr);
+			goto out;
+		}
+		op.u.mqtt.topic = argv[5];
+		op.u.mqtt.topic_len = strlen(argv[5]);
+		op.u.mqtt.client_id = client_id ? client_id : argv[1];
+	} else if (strcmp(argv[3], "http") == 0 && argc == 6) {
+		op.proto = ZG_PROTO_HTTP;
+		op.u.http.method = argv[4];
+		op.u.http.path = argv[5];
+	} else {
+		usage(stderr);
+		goto out;
+	}
+	seg_decide(c->policy, NULL, &op, &v);
+	print_verdict(&op, &v, what, json);
+	rc = v.decision == ZG_ALLOW ? 0 : 1;
+out:
+	conf_free(c);
+	return rc;
+}

@@ -1,0 +1,471 @@
+/*
+ * device.c: the proxy's side towards devices.
+ *
+ * Many PLCs accept one or two TCP connections, so every device has a small
+ * pool of connections shared by all clients.  A request gets a fresh
+ * transaction id on the device connection (the client's id is restored on
+ * the way back); responses are matched on (transaction id, unit id) and
+ * validated against the request before a client sees them.  A bounded
+ * queue holds requests while every connection is busy; every request has
+ * a deadline that covers queueing and the device's answer, after which the
+ * client gets exception 0x0B.  A dead device is reconnected with
+ * exponential backoff and never delays traffic to other devices.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "plugins/modbus/fastio.h"
+#include "plugins/modbus/mbproxy.h"
+
+#define MB_TIMEOUTS_BEFORE_RECONNECT 3
+
+static void conn_connect(struct mb_conn *c);
+static void dispatch(struct mb_device *d);
+
+static struct timeval
+tv_of(double s)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+void
+mb_pending_free(struct mb_pending *p)
+{
+	if (p->timer != NULL)
+		event_free(p->timer);
+	free(p);
+}
+
+void
+mb_pending_orphan(struct mb_pending *p)
+{
+	p->sess = NULL;
+}
+
+/* Unlink p from the device queue. */
+static void
+queue_remove(struct mb_device *d, struct mb_pending *p)
+{
+	struct mb_pending **pp;
+
+	for (pp = &d->qhead; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			if (d->qtail == p) {
+				struct mb_pending *q = d->qhead;
+
+				while (q != NULL && q->next != NULL)
+					q = q->next;
+				d->qtail = q;
+			}
+			d->qlen--;
+			p->next = NULL;
+			return;
+		}
+	}
+}
+
+/* Unlink p from its connection's list of requests on the wire. */
+static void
+sent_remove(struct mb_conn *c, struct mb_pending *p)
+{
+	struct mb_pending **pp;
+
+	for (pp = &c->sent; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			c->inflight--;
+			p->next = NULL;
+			p->conn = NULL;
+			return;
+		}
+	}
+}
+
+/*
+ * The request's deadline passed: in the queue (no connection came free)
+ * or on the wire (the device did not answer).  The client gets 0x0B.
+ * A device that misses several answers in a row gets a new connection:
+ * its stream may be wedged.
+ */
+static void
+pending_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct mb_pending *p = arg;
+	struct mb_device *d = p->dev;
+	struct mb_conn *c = p->conn;
+	char desc[160];
+
+	(void)fd;
+	(void)what;
+	d->timeouts++;
+	mb_describe(&p->req, desc, sizeof(desc));
+	if (c != NULL) {
+		sent_remove(c, p);
+		c->consecutive_timeouts++;
+	} else {
+		queue_remove(d, p);
+	}
+	mb_event(d->st, "modbus.device_timeout", ZG_SEV_LOW, p->sess,
+		 d->identity, NULL,
+		 "device %s (%s) did not answer %s within %.3fs%s",
+		 d->identity, d->addr_str, desc, d->request_timeout,
+		 c ? "" : " (no connection free)");
+	mb_complete_exception(p, MB_EX_GATEWAY_TARGET_NO_RESPONSE);
+	if (c != NULL && c->consecutive_timeouts >= MB_TIMEOUTS_BEFORE_RECONNECT &&
+	    c->state == MBC_UP) {
+		d->st->api->log(d->st->h, ZG_LOG_WARN,
+				"device %s (%s): %d answers missed in a row: reconnecting",
+				d->identity, d->addr_str, c->consecutive_timeouts);
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		c->state = MBC_DOWN;
+		/* Requests still on the wire will time out on their own. */
+		while (c->sent != NULL) {
+			struct mb_pending *q = c->sent;
+
+			sent_remove(c, q);
+			mb_complete_exception(q, MB_EX_GATEWAY_TARGET_NO_RESPONSE);
+		}
+		conn_connect(c);
+	}
+	dispatch(d);
+}
+
+/* Fail everything on the wire, close, and retry after the backoff. */
+static void
+conn_down(struct mb_conn *c, const char *why)
+{
+	struct mb_device *d = c->dev;
+	struct timeval tv;
+
+	if (c->state == MBC_UP || c->state == MBC_CONNECTING)
+		d->st->api->log(d->st->h,
+				c->state == MBC_UP ? ZG_LOG_WARN : ZG_LOG_DEBUG,
+				"device %s (%s) connection %d: %s; retrying in %.1fs",
+				d->identity, d->addr_str, c->idx, why,
+				c->backoff);
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	c->state = MBC_DOWN;
+	while (c->sent != NULL) {
+		struct mb_pending *p = c->sent;
+
+		sent_remove(c, p);
+		mb_complete_exception(p, MB_EX_GATEWAY_TARGET_NO_RESPONSE);
+	}
+	tv = tv_of(c->backoff);
+	evtimer_add(c->retry, &tv);
+	c->backoff *= 2;
+	if (c->backoff > d->backoff_max)
+		c->backoff = d->backoff_max;
+	dispatch(d); /* another connection may still be up */
+}
+
+/*
+ * Bytes from the device.  Framing errors are final (close and
+ * reconnect: never resynchronise).  A response that matches no request
+ * on this connection is dropped and reported; one that does not fit its
+ * request is dropped, reported, and the client gets 0x0B.
+ */
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct mb_conn *c = arg;
+	struct mb_device *d = c->dev;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len;
+
+	while ((len = evbuffer_get_length(in)) > 0) {
+		size_t want = len < MBAP_ADU_MAX ? len : MBAP_ADU_MAX;
+		const uint8_t *data = evbuffer_pullup(in, (ssize_t)want);
+		struct mbap_frame f;
+		enum mbap_status rc = mbap_frame(data, want, &f);
+		struct mb_pending *p;
+		const char *why = NULL;
+		uint8_t pdu[MBAP_PDU_MAX];
+		size_t pdu_len;
+
+		if (rc == MBAP_NEED_MORE)
+			return;
+		if (rc != MBAP_OK) {
+			d->bad_responses++;
+			mb_event(d->st, "modbus.device_framing_error",
+				 ZG_SEV_MEDIUM, NULL, d->identity, NULL,
+				 "device %s (%s) sent a bad MBAP header: %s",
+				 d->identity, d->addr_str, mbap_strerror(rc));
+			conn_down(c, "bad MBAP header from device");
+			return;
+		}
+		pdu_len = f.pdu_len;
+		memcpy(pdu, f.pdu, pdu_len);
+		for (p = c->sent; p != NULL; p = p->next)
+			if (p->dev_tid == f.tid)
+				break;
+		evbuffer_drain(in, f.consumed);
+		if (p == NULL) {
+			d->unsolicited++;
+			mb_event(d->st, "modbus.unsolicited_response",
+				 ZG_SEV_MEDIUM, NULL, d->identity, NULL,
+				 "device %s (%s) sent a response with transaction id %u "
+				 "that no request is waiting for (late or unsolicited): dropped",
+				 d->identity, d->addr_str, f.tid);
+			continue;
+		}
+		if (f.unit != (d->unit >= 0 ? (uint8_t)d->unit : p->client_unit)) {
+			d->unsolicited++;
+			mb_event(d->st, "modbus.response_mismatch",
+				 ZG_SEV_MEDIUM, p->sess, d->identity, NULL,
+				 "device %s answered transaction %u from unit %u, "
+				 "the request went to unit %u: dropped",
+				 d->identity, f.tid, f.unit, p->client_unit);
+			continue;
+		}
+		sent_remove(c, p);
+		c->consecutive_timeouts = 0;
+		if (mb_check_response(&p->req, pdu, pdu_len, &why) ==
+		    MB_RESP_MALFORMED) {
+			char desc[160];
+
+			d->bad_responses++;
+			mb_describe(&p->req, desc, sizeof(desc));
+			mb_event(d->st, "modbus.malformed_response",
+				 ZG_SEV_MEDIUM, p->sess, d->identity, NULL,
+				 "device %s answered %s with a malformed response (%s): "
+				 "dropped, client answered 0x0B",
+				 d->identity, desc, why ? why : "?");
+			mb_complete_exception(p,
+					      MB_EX_GATEWAY_TARGET_NO_RESPONSE);
+		} else {
+			d->forwarded++;
+			mb_complete(p, pdu, pdu_len);
+		}
+	}
+	dispatch(d);
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct mb_conn *c = arg;
+	struct mb_device *d = c->dev;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY,
+			   &one, sizeof(one));
+		c->state = MBC_UP;
+		c->backoff = d->backoff_min;
+		c->consecutive_timeouts = 0;
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		d->st->api->log(d->st->h, ZG_LOG_INFO,
+				"device %s (%s) connection %d up", d->identity,
+				d->addr_str, c->idx);
+		dispatch(d);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		conn_down(c, "device closed the connection");
+	else if (what & BEV_EVENT_TIMEOUT)
+		conn_down(c, "connect timed out");
+	else if (what & BEV_EVENT_ERROR)
+		conn_down(c, evutil_socket_error_to_string(
+				     EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+conn_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_connect(arg);
+}
+
+static void
+conn_connect(struct mb_conn *c)
+{
+	struct mb_device *d = c->dev;
+	struct timeval tv = tv_of(d->connect_timeout);
+
+	c->bev = bufferevent_socket_new(d->st->base, -1,
+					BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		conn_down(c, "out of memory");
+		return;
+	}
+	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->state = MBC_CONNECTING;
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&d->addr,
+				       (int)d->addrlen) < 0)
+		conn_down(c, strerror(errno));
+}
+
+/*
+ * Put one request on connection c: a transaction id unused on c, the
+ * device's unit (or the client's), and the PDU re-originated from the
+ * parsed fields.  Broadcasts (unit 0) get no response: they complete as
+ * soon as they are written.
+ */
+static void
+send_one(struct mb_conn *c, struct mb_pending *p)
+{
+	struct mb_device *d = c->dev;
+	uint8_t adu[MBAP_ADU_MAX];
+	uint8_t unit = d->unit >= 0 ? (uint8_t)d->unit : p->client_unit;
+	struct mb_pending *q;
+	int n, guard;
+
+	n = mb_build_request(&p->req, adu + MBAP_HEADER_LEN,
+			     sizeof(adu) - MBAP_HEADER_LEN);
+	if (n < 0) {
+		mb_complete_exception(p, MB_EX_SERVER_DEVICE_FAILURE);
+		return;
+	}
+	for (guard = 0; guard < 65536; guard++) {
+		p->dev_tid = d->next_tid++;
+		for (q = c->sent; q != NULL; q = q->next)
+			if (q->dev_tid == p->dev_tid)
+				break;
+		if (q == NULL)
+			break;
+	}
+	mbap_write_header(adu, MBAP_HEADER_LEN, p->dev_tid, unit, (size_t)n);
+	fast_write(c->bev, adu, MBAP_HEADER_LEN + (size_t)n);
+	if (unit == 0) {
+		/* Broadcast: devices do not answer. */
+		mb_complete(p, NULL, 0);
+		return;
+	}
+	p->conn = c;
+	p->next = c->sent;
+	c->sent = p;
+	c->inflight++;
+}
+
+/* Move queued requests onto connections with room. */
+static void
+dispatch(struct mb_device *d)
+{
+	int i;
+
+	for (i = 0; i < d->nconns && d->qhead != NULL; i++) {
+		struct mb_conn *c = &d->conns[i];
+
+		while (c->state == MBC_UP && c->inflight < d->max_inflight &&
+		       d->qhead != NULL) {
+			struct mb_pending *p = d->qhead;
+
+			queue_remove(d, p);
+			send_one(c, p);
+		}
+	}
+}
+
+int
+mb_device_submit(struct mb_device *d, struct mb_pending *p)
+{
+	const struct timeval *tv = &d->timeout_tv;
+
+	if (d->qlen >= d->queue_max)
+		return -1;
+	p->dev = d;
+	p->timer = evtimer_new(d->st->base, pending_timeout, p);
+	if (p->timer == NULL)
+		return -1;
+	evtimer_add(p->timer, tv);
+	p->next = NULL;
+	if (d->qtail != NULL)
+		d->qtail->next = p;
+	else
+		d->qhead = p;
+	d->qtail = p;
+	d->qlen++;
+	dispatch(d);
+	return 0;
+}
+
+int
+mb_device_start(struct mb_device *d)
+{
+	int i;
+
+	d->conns = calloc((size_t)d->nconns, sizeof(*d->conns));
+	if (d->conns == NULL)
+		return -1;
+	/*
+	 * Every request of a device has the same timeout: a libevent common
+	 * timeout keeps them in a queue (O(1) add) instead of the heap.
+	 */
+	{
+		struct timeval tv = tv_of(d->request_timeout);
+		const struct timeval *ct =
+			event_base_init_common_timeout(d->st->base, &tv);
+
+		d->timeout_tv = ct ? *ct : tv;
+	}
+	for (i = 0; i < d->nconns; i++) {
+		struct mb_conn *c = &d->conns[i];
+
+		c->dev = d;
+		c->idx = i;
+		c->backoff = d->backoff_min;
+		c->retry = evtimer_new(d->st->base, conn_retry, c);
+		if (c->retry == NULL)
+			return -1;
+		conn_connect(c);
+	}
+	return 0;
+}
+
+/* Close everything; waiting clients get 0x0B (the gateway is stopping). */
+void
+mb_device_stop(struct mb_device *d)
+{
+	int i;
+
+	while (d->qhead != NULL) {
+		struct mb_pending *p = d->qhead;
+
+		queue_remove(d, p);
+		mb_complete_exception(p, MB_EX_GATEWAY_TARGET_NO_RESPONSE);
+	}
+	for (i = 0; d->conns != NULL && i < d->nconns; i++) {
+		struct mb_conn *c = &d->conns[i];
+
+		while (c->sent != NULL) {
+			struct mb_pending *p = c->sent;
+
+			sent_remove(c, p);
+			mb_complete_exception(p,
+					      MB_EX_GATEWAY_TARGET_NO_RESPONSE);
+		}
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		if (c->retry != NULL)
+			event_free(c->retry);
+	}
+	free(d->conns);
+	d->conns = NULL;
+}

@@ -1,0 +1,594 @@
+/*
+ * proxy.c: client sessions of the Modbus/TCP proxy.
+ *
+ * Each request is framed from the byte stream (never from packets),
+ * classified, decided against the conduit from the caller's zone to the
+ * target's, and, when allowed, re-originated from its parsed fields on a
+ * device connection.  A denied request is answered (exception 0x01 by
+ * default) and the session stays up; a framing error closes the session
+ * (never resynchronise).  Every denial and every anomaly is a security
+ * event that names the peer, the identity, the request, the rule and the
+ * reason.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "plugins/modbus/fastio.h"
+#include "plugins/modbus/mbproxy.h"
+
+/* Input kept per session before the client is pushed back: 16 frames. */
+#define MB_INPUT_HIGHWATER (16 * MBAP_ADU_MAX)
+
+void
+mb_event(struct mb_state *st, const char *kind, int sev,
+	 const struct mb_session *s, const char *target,
+	 const struct zg_verdict *v, const char *fmt, ...)
+{
+	char detail[512];
+	struct zg_event ev;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.severity = sev;
+	ev.peer = s ? s->peer : NULL;
+	ev.identity = s && s->identity[0] ? s->identity : NULL;
+	ev.target = target;
+	ev.verdict = v;
+	ev.detail = detail;
+	st->api->event(st->h, &ev);
+}
+
+static void
+format_peer(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "?");
+	}
+}
+
+static bool
+same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr,
+			      16) == 0;
+	return false;
+}
+
+static struct timeval
+tv_of(double s)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+/* ---------------------------------------------------------------- */
+/* per-identity accounting */
+
+static struct mb_ident *
+ident_get(struct mb_state *st, const char *identity, double burst)
+{
+	struct mb_ident *i;
+
+	for (i = st->idents; i != NULL; i = i->next)
+		if (strcmp(i->identity, identity) == 0)
+			return i;
+	i = calloc(1, sizeof(*i));
+	if (i == NULL)
+		return NULL;
+	snprintf(i->identity, sizeof(i->identity), "%s", identity);
+	i->tokens = burst;
+	clock_gettime(CLOCK_MONOTONIC, &i->last);
+	i->next = st->idents;
+	st->idents = i;
+	return i;
+}
+
+static void
+ident_put(struct mb_state *st, struct mb_ident *id)
+{
+	struct mb_ident **pp;
+
+	if (id == NULL || --id->sessions > 0 || id->outstanding > 0)
+		return;
+	for (pp = &st->idents; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == id) {
+			*pp = id->next;
+			free(id);
+			return;
+		}
+	}
+}
+
+/* Token bucket: `rate' requests per second, `burst' at most at once. */
+static bool
+ident_take_token(struct mb_ident *id, double rate, double burst)
+{
+	struct timespec now;
+	double dt;
+
+	if (rate <= 0.0)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dt = (double)(now.tv_sec - id->last.tv_sec) +
+	     (double)(now.tv_nsec - id->last.tv_nsec) / 1e9;
+	id->last = now;
+	id->tokens += dt * rate;
+	if (id->tokens > burst)
+		id->tokens = burst;
+	if (id->tokens < 1.0)
+		return false;
+	id->tokens -= 1.0;
+	return true;
+}
+
+/* ---------------------------------------------------------------- */
+/* answering */
+
+static void
+reply(struct mb_session *s, uint16_t tid, uint8_t unit, const uint8_t *pdu,
+      size_t len)
+{
+	uint8_t adu[MBAP_ADU_MAX];
+
+	if (s->closing || s->bev == NULL || len > MBAP_PDU_MAX ||
+	    mbap_write_header(adu, MBAP_HEADER_LEN, tid, unit, len) < 0)
+		return;
+	memcpy(adu + MBAP_HEADER_LEN, pdu, len);
+	fast_write(s->bev, adu, MBAP_HEADER_LEN + len);
+}
+
+static void
+reply_exception(struct mb_session *s, uint16_t tid, uint8_t unit, uint8_t fc,
+		uint8_t code)
+{
+	uint8_t pdu[2];
+
+	if (mb_build_exception(fc & 0x7f, code, pdu) == 2)
+		reply(s, tid, unit, pdu, 2);
+}
+
+static void
+session_unlink_pending(struct mb_session *s, struct mb_pending *p)
+{
+	struct mb_pending **pp;
+
+	for (pp = &s->pending; *pp != NULL; pp = &(*pp)->snext) {
+		if (*pp == p) {
+			*pp = p->snext;
+			s->outstanding--;
+			if (s->ident != NULL)
+				s->ident->outstanding--;
+			return;
+		}
+	}
+}
+
+void
+mb_complete(struct mb_pending *p, const uint8_t *pdu, size_t len)
+{
+	struct mb_session *s = p->sess;
+
+	if (s != NULL) {
+		session_unlink_pending(s, p);
+		if (pdu != NULL && len > 0)
+			reply(s, p->client_tid, p->client_unit, pdu, len);
+	}
+	mb_pending_free(p);
+}
+
+void
+mb_complete_exception(struct mb_pending *p, uint8_t code)
+{
+	uint8_t pdu[2];
+
+	if (mb_build_exception(p->req.fc & 0x7f, code, pdu) == 2)
+		mb_complete(p, pdu, 2);
+	else
+		mb_complete(p, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- */
+/* sessions */
+
+void
+mb_session_close(struct mb_session *s, const char *why)
+{
+	struct mb_state *st = s->st;
+	struct mb_session **pp;
+
+	st->api->log_peer(st->h, ZG_LOG_INFO, s->peer, "session closed: %s",
+			  why);
+	while (s->pending != NULL) {
+		struct mb_pending *p = s->pending;
+
+		s->pending = p->snext;
+		if (s->ident != NULL)
+			s->ident->outstanding--;
+		mb_pending_orphan(p);
+	}
+	s->outstanding = 0;
+	for (pp = &st->sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			st->nsessions--;
+			break;
+		}
+	}
+	if (s->frame_timer != NULL)
+		event_free(s->frame_timer);
+	if (s->idle_timer != NULL)
+		event_free(s->idle_timer);
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	ident_put(st, s->ident);
+	free(s);
+}
+
+static const struct mb_route *
+route_for(const struct mb_listener *l, uint8_t unit)
+{
+	int i;
+
+	for (i = 0; i < l->nroutes; i++)
+		if (unit >= l->routes[i].lo && unit <= l->routes[i].hi)
+			return &l->routes[i];
+	return NULL;
+}
+
+/* Writes (or anything that is not a pure read) weigh more in events. */
+static int
+denial_severity(const struct zg_op *op)
+{
+	int i;
+
+	for (i = 0; i < op->u.modbus.nspans; i++)
+		if (op->u.modbus.spans[i].access == ZG_MB_WRITE)
+			return ZG_SEV_HIGH;
+	return op->u.modbus.nspans ? ZG_SEV_MEDIUM : ZG_SEV_HIGH;
+}
+
+/*
+ * One framed request.  Returns -1 when the session was closed (the
+ * caller must not touch it again).
+ */
+static int
+handle_request(struct mb_session *s, const struct mbap_frame *f)
+{
+	struct mb_state *st = s->st;
+	struct mb_listener *l = s->lst;
+	const struct mb_route *r;
+	struct mb_pending *p;
+	struct zg_verdict v;
+	struct zg_op op;
+	enum mb_result res;
+	char desc[160];
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		mb_session_close(s, "out of memory");
+		return -1;
+	}
+	memset(&op, 0, sizeof(op));
+	res = mb_parse_request(f->pdu, f->pdu_len, f->unit, &p->req, &op);
+	desc[0] = '\0';
+	p->client_tid = f->tid;
+	p->client_unit = f->unit;
+
+	if (res == MB_ILLEGAL_DATA_VALUE || res == MB_ILLEGAL_DATA_ADDRESS) {
+		/* Malformed PDU in a sound frame: answer it, never forward. */
+		mb_describe(&p->req, desc, sizeof(desc));
+		mb_event(st, "modbus.malformed_request", ZG_SEV_LOW, s, NULL,
+			 NULL, "%s: %s", desc,
+			 p->req.why ? p->req.why : mb_result_str(res));
+		reply_exception(s, f->tid, f->unit, p->req.fc, (uint8_t)res);
+		free(p);
+		return 0;
+	}
+	r = route_for(l, f->unit);
+	if (r == NULL) {
+		mb_describe(&p->req, desc, sizeof(desc));
+		mb_event(st, "modbus.no_route", ZG_SEV_LOW, s, NULL, NULL,
+			 "%s: no device behind unit %u on listener %s", desc,
+			 f->unit, l->addr);
+		reply_exception(s, f->tid, f->unit, p->req.fc,
+				MB_EX_GATEWAY_PATH_UNAVAILABLE);
+		free(p);
+		return 0;
+	}
+
+	op.identity = s->identity[0] ? s->identity : NULL;
+	op.assurance = (uint8_t)s->assurance;
+	op.role = s->role;
+	op.target = r->dev->identity;
+	/* The device may sit behind another unit id than the client used. */
+	if (r->dev->unit >= 0)
+		op.u.modbus.unit = (uint8_t)r->dev->unit;
+	st->api->decide(st->h, &op, &v);
+
+	if (v.decision != ZG_ALLOW) {
+		mb_describe(&p->req, desc, sizeof(desc));
+		mb_event(st, "modbus.denied", denial_severity(&op), s,
+			 r->dev->identity, &v, "%s", desc);
+		free(p);
+		switch (l->deny_action) {
+		case MB_DENY_CLOSE:
+			mb_session_close(s, "request denied (deny = close)");
+			return -1;
+		case MB_DENY_EX02:
+			reply_exception(s, f->tid, f->unit, f->pdu[0],
+					MB_EX_ILLEGAL_DATA_ADDRESS);
+			return 0;
+		case MB_DENY_EX0B:
+			reply_exception(s, f->tid, f->unit, f->pdu[0],
+					MB_EX_GATEWAY_TARGET_NO_RESPONSE);
+			return 0;
+		default:
+			reply_exception(s, f->tid, f->unit, f->pdu[0],
+					MB_EX_ILLEGAL_FUNCTION);
+			return 0;
+		}
+	}
+	if (v.shadow && mb_describe(&p->req, desc, sizeof(desc)) >= 0)
+		mb_event(st, "modbus.shadow", ZG_SEV_INFO, s, r->dev->identity,
+			 &v, "%s: allowed by shadow conduit (would be %s)",
+			 desc, v.shadow_decision == ZG_ALLOW ? "allowed" : "denied");
+
+	if (s->ident != NULL && s->ident->outstanding >= l->max_outstanding) {
+		mb_describe(&p->req, desc, sizeof(desc));
+		mb_event(st, "modbus.too_many_outstanding", ZG_SEV_MEDIUM, s,
+			 r->dev->identity, NULL,
+			 "%s: identity already has %d requests outstanding (max %d): answered busy",
+			 desc, s->ident->outstanding, l->max_outstanding);
+		reply_exception(s, f->tid, f->unit, p->req.fc,
+				MB_EX_SERVER_DEVICE_BUSY);
+		free(p);
+		return 0;
+	}
+	if (s->ident != NULL && !ident_take_token(s->ident, l->rate, l->burst)) {
+		mb_describe(&p->req, desc, sizeof(desc));
+		mb_event(st, "modbus.rate_limited", ZG_SEV_MEDIUM, s,
+			 r->dev->identity, NULL,
+			 "%s: over %.1f requests/s: answered busy", desc,
+			 l->rate);
+		reply_exception(s, f->tid, f->unit, p->req.fc,
+				MB_EX_SERVER_DEVICE_BUSY);
+		free(p);
+		return 0;
+	}
+
+	p->sess = s;
+	p->snext = s->pending;
+	s->pending = p;
+	s->outstanding++;
+	if (s->ident != NULL)
+		s->ident->outstanding++;
+	clock_gettime(CLOCK_MONOTONIC, &p->t_start);
+	if (mb_device_submit(r->dev, p) < 0) {
+		mb_describe(&p->req, desc, sizeof(desc));
+		session_unlink_pending(s, p);
+		mb_event(st, "modbus.device_queue_full", ZG_SEV_LOW, s,
+			 r->dev->identity, NULL,
+			 "%s: device %s has %d requests waiting: answered busy",
+			 desc, r->dev->identity, r->dev->qlen);
+		reply_exception(s, f->tid, f->unit, p->req.fc,
+				MB_EX_SERVER_DEVICE_BUSY);
+		mb_pending_free(p);
+	}
+	return 0;
+}
+
+static void
+frame_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct mb_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	mb_event(s->st, "modbus.half_open_frame", ZG_SEV_MEDIUM, s, NULL, NULL,
+		 "client sent %zu bytes of a frame and stopped for %.1fs: closed",
+		 evbuffer_get_length(bufferevent_get_input(s->bev)),
+		 s->lst->frame_timeout);
+	mb_session_close(s, "half-open frame timeout");
+}
+
+static void
+idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct mb_session *s = arg;
+	struct timeval tv = tv_of(s->lst->idle_timeout);
+
+	(void)fd;
+	(void)what;
+	if (s->outstanding > 0) {
+		evtimer_add(s->idle_timer, &tv);
+		return;
+	}
+	mb_session_close(s, "idle timeout");
+}
+
+static void
+session_read(struct bufferevent *bev, void *arg)
+{
+	struct mb_session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len;
+	bool framed = false;
+
+	while ((len = evbuffer_get_length(in)) > 0) {
+		size_t want = len < MBAP_ADU_MAX ? len : MBAP_ADU_MAX;
+		const uint8_t *data = evbuffer_pullup(in, (ssize_t)want);
+		uint8_t copy[MBAP_ADU_MAX];
+		struct mbap_frame f;
+		enum mbap_status rc = mbap_frame(data, want, &f);
+
+		if (rc == MBAP_NEED_MORE)
+			break;
+		if (rc != MBAP_OK) {
+			mb_event(s->st, "modbus.framing_error", ZG_SEV_MEDIUM,
+				 s, NULL, NULL,
+				 "bad MBAP header (%s: protocol id %u, length %u): closed",
+				 mbap_strerror(rc), f.proto, f.length);
+			mb_session_close(s, "framing error");
+			return;
+		}
+		/* The frame is copied: handling may reply and reenter. */
+		memcpy(copy, data, f.consumed);
+		f.pdu = copy + MBAP_HEADER_LEN;
+		evbuffer_drain(in, f.consumed);
+		framed = true;
+		if (handle_request(s, &f) < 0)
+			return;
+	}
+	if (evbuffer_get_length(in) > 0) {
+		if (!evtimer_pending(s->frame_timer, NULL) && s->lst->frame_timeout > 0) {
+			struct timeval tv = tv_of(s->lst->frame_timeout);
+			evtimer_add(s->frame_timer, &tv);
+		}
+	} else {
+		evtimer_del(s->frame_timer);
+	}
+	if (framed && s->lst->idle_timeout > 0) {
+		struct timeval tv = tv_of(s->lst->idle_timeout);
+		evtimer_add(s->idle_timer, &tv);
+	}
+}
+
+static void
+session_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct mb_session *s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF)
+		mb_session_close(s, "client closed the connection");
+	else if (what & BEV_EVENT_ERROR)
+		mb_session_close(s, evutil_socket_error_to_string(
+					    EVUTIL_SOCKET_ERROR()));
+}
+
+void
+mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
+{
+	struct mb_listener *l = arg;
+	struct mb_state *st = l->st;
+	struct mb_session *s, *o;
+	int from_source = 0;
+
+	if (st->draining || peerlen > (socklen_t)sizeof(struct sockaddr_storage)) {
+		evutil_closesocket(fd);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	s->st = st;
+	s->lst = l;
+	memcpy(&s->peer_sa, peer, peerlen);
+	format_peer(peer, s->peer, sizeof(s->peer));
+	for (o = st->sessions; o != NULL; o = o->next)
+		if (same_host(&o->peer_sa, &s->peer_sa))
+			from_source++;
+	if (from_source >= l->max_conns_per_source) {
+		mb_event(st, "modbus.too_many_connections", ZG_SEV_MEDIUM, s,
+			 NULL, NULL,
+			 "source already has %d connections (max %d): refused",
+			 from_source, l->max_conns_per_source);
+		evutil_closesocket(fd);
+		free(s);
+		return;
+	}
+	evutil_make_socket_nonblocking(fd);
+	{
+		/* Requests and answers are small and latency-bound. */
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	s->bev = bufferevent_socket_new(st->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->frame_timer = evtimer_new(st->base, frame_timeout, s);
+	s->idle_timer = evtimer_new(st->base, idle_timeout, s);
+	if (s->bev == NULL || s->frame_timer == NULL || s->idle_timer == NULL) {
+		if (s->bev == NULL)
+			evutil_closesocket(fd);
+		else
+			bufferevent_free(s->bev);
+		if (s->frame_timer)
+			event_free(s->frame_timer);
+		if (s->idle_timer)
+			event_free(s->idle_timer);
+		free(s);
+		return;
+	}
+	/* Legacy identity: the device bound to this source address. */
+	if (st->api->identify_addr(st->h, peer, peerlen, s->identity,
+				   sizeof(s->identity)) == 0) {
+		s->assurance = ZG_ASSURANCE_ADDRESS;
+	} else {
+		s->identity[0] = '\0';
+		s->assurance = ZG_ASSURANCE_NONE;
+		mb_event(st, "modbus.unknown_peer", ZG_SEV_LOW, s, NULL, NULL,
+			 "no device identity is bound to this source on %s: "
+			 "every request will be denied", l->addr);
+	}
+	s->ident = ident_get(st, s->identity[0] ? s->identity : s->peer,
+			     l->burst);
+	if (s->ident != NULL)
+		s->ident->sessions++;
+	s->next = st->sessions;
+	st->sessions = s;
+	st->nsessions++;
+	bufferevent_setcb(s->bev, session_read, NULL, session_event, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, MB_INPUT_HIGHWATER);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (l->idle_timeout > 0) {
+		struct timeval tv = tv_of(l->idle_timeout);
+		evtimer_add(s->idle_timer, &tv);
+	}
+	st->api->log_peer(st->h, ZG_LOG_INFO, s->peer,
+			  "connected to %s as %s (%s)", l->addr,
+			  s->identity[0] ? s->identity : "(unknown)",
+			  s->assurance == ZG_ASSURANCE_ADDRESS
+				  ? "address binding, low assurance"
+				  : "no identity");
+}

@@ -1,0 +1,186 @@
+/*
+ * mbbench: closed-loop Modbus/TCP load for benchmarks.
+ *
+ *   mbbench PORT CONNECTIONS SECONDS [QTY]
+ *
+ * Opens CONNECTIONS connections to 127.0.0.1:PORT, one thread each; every
+ * thread sends "read holding registers 0..QTY-1" (unit 1), waits for the
+ * answer, and repeats until SECONDS have passed.  Prints one line:
+ *
+ *   requests=N errors=E rps=R p50_us=A p90_us=B p99_us=C
+ *
+ * Latency is measured per request with CLOCK_MONOTONIC.  Only ever talks
+ * to 127.0.0.1.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SAMPLES (1 << 20)
+
+struct worker {
+	pthread_t th;
+	int port;
+	double seconds;
+	int qty;
+	long requests, errors;
+	uint32_t *lat_us; /* per-request latencies (bounded) */
+	long nlat, cap;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+read_full(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static void *
+run(void *arg)
+{
+	struct worker *w = arg;
+	struct sockaddr_in sa;
+	uint8_t req[12], resp[260];
+	double end, t0;
+	uint16_t tid = 0;
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)w->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		w->errors++;
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	end = now_s() + w->seconds;
+	while ((t0 = now_s()) < end) {
+		size_t len;
+
+		tid++;
+		req[0] = (uint8_t)(tid >> 8);
+		req[1] = (uint8_t)tid;
+		req[2] = req[3] = 0;
+		req[4] = 0;
+		req[5] = 6;
+		req[6] = 1;
+		req[7] = 3;
+		req[8] = req[9] = 0;
+		req[10] = (uint8_t)(w->qty >> 8);
+		req[11] = (uint8_t)w->qty;
+		if (write(fd, req, sizeof(req)) != (ssize_t)sizeof(req) ||
+		    read_full(fd, resp, 7) < 0) {
+			w->errors++;
+			break;
+		}
+		len = (size_t)resp[4] << 8 | resp[5];
+		if (len < 2 || len > 254 || read_full(fd, resp + 7, len - 1) < 0) {
+			w->errors++;
+			break;
+		}
+		if (resp[7] != 3 || resp[0] != req[0] || resp[1] != req[1])
+			w->errors++;
+		else
+			w->requests++;
+		if (w->nlat < w->cap)
+			w->lat_us[w->nlat++] = (uint32_t)((now_s() - t0) * 1e6);
+	}
+	close(fd);
+	return NULL;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct worker *w;
+	uint32_t *all;
+	long total = 0, errors = 0, n = 0;
+	double seconds, t0, elapsed;
+	int conns, i;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: mbbench PORT CONNECTIONS SECONDS [QTY]\n");
+		return 2;
+	}
+	conns = atoi(argv[2]);
+	seconds = atof(argv[3]);
+	if (conns < 1 || conns > 1024 || seconds <= 0 || seconds > 600) {
+		fprintf(stderr, "mbbench: 1..1024 connections, 0..600 seconds\n");
+		return 2;
+	}
+	w = calloc((size_t)conns, sizeof(*w));
+	if (w == NULL)
+		return 1;
+	t0 = now_s();
+	for (i = 0; i < conns; i++) {
+		w[i].port = atoi(argv[1]);
+		w[i].seconds = seconds;
+		w[i].qty = argc > 4 ? atoi(argv[4]) : 10;
+		w[i].cap = MAX_SAMPLES / conns;
+		w[i].lat_us = malloc((size_t)w[i].cap * sizeof(uint32_t));
+		pthread_create(&w[i].th, NULL, run, &w[i]);
+	}
+	for (i = 0; i < conns; i++) {
+		pthread_join(w[i].th, NULL);
+		total += w[i].requests;
+		errors += w[i].errors;
+		n += w[i].nlat;
+	}
+	elapsed = now_s() - t0;
+	all = malloc((size_t)(n ? n : 1) * sizeof(*all));
+	n = 0;
+	for (i = 0; i < conns; i++) {
+		memcpy(all + n, w[i].lat_us, (size_t)w[i].nlat * sizeof(*all));
+		n += w[i].nlat;
+		free(w[i].lat_us);
+	}
+	qsort(all, (size_t)n, sizeof(*all), cmp_u32);
+	printf("requests=%ld errors=%ld rps=%.0f p50_us=%u p90_us=%u p99_us=%u\n",
+	       total, errors, (double)total / elapsed,
+	       n ? all[n / 2] : 0, n ? all[n * 9 / 10] : 0,
+	       n ? all[n * 99 / 100] : 0);
+	free(all);
+	free(w);
+	return errors ? 1 : 0;
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Modbus/TCP throughput and latency: direct (client -> simulator) against
+# proxied (client -> zonegate -> simulator), measured in the same run with
+# 1 and 16 client connections.  Reports requests/s, latency percentiles,
+# the throughput ratio proxied/direct and the added median latency.
+#
+#   make bench            (or: top_builddir=... bash tests/bench/modbus.sh)
+#   ZG_BENCH_SECONDS=N    seconds per measurement (default 5)
+#
+# Timings are for reading, never for pass/fail: the machine is shared.
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+SECS=${ZG_BENCH_SECONDS:-5}
+SIM="$top_builddir/contrib/plcsim/zg-plcsim"
+GWD="$top_builddir/gateway/zonegated"
+MBB="$top_builddir/tests/bench/mbbench"
+export ZONEGATE_PLUGIN_PATH="$top_builddir/plugins/modbus/.libs"
+D=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"' EXIT
+
+wait_file() { local end=$((SECONDS + 20)); until [ -s "$1" ]; do [ $SECONDS -ge $end ] && return 1; sleep 0.02; done; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$SIM" -p 0 --ready-file "$D/sim.port" --set holding:0=1,2,3,4,5,6,7,8,9,10 >"$D/sim.log" 2>&1 &
+pids+=($!)
+wait_file "$D/sim.port" || { echo "simulator did not start"; exit 1; }
+SP=$(cat "$D/sim.port")
+GP=$(free_port)
+cat >"$D/gw.conf" <<C
+gateway = { id = "bench"; pidfile = "$D/pid"; };
+log = { level = "info"; };
+zones = ( { name = "ops"; }, { name = "cell"; } );
+devices = (
+  { identity = "bench-client"; zone = "ops"; bind = { address = "127.0.0.1"; ports = "1-65535"; }; },
+  { identity = "plc"; zone = "cell"; address = "127.0.0.1:$SP"; unit = 1; }
+);
+conduits = ( { name = "bench"; from = "ops"; to = "cell";
+  modbus = { units = [1]; functions = [3]; read = { holding_registers = ["0-99"]; }; }; } );
+plugins = ( { name = "modbus"; config = {
+  devices = ( { identity = "plc"; address = "127.0.0.1:$SP"; connections = 1; max_inflight = 16; queue = 4096; } );
+  listeners = ( { listen = "127.0.0.1:$GP"; device = "plc"; max_outstanding = 1000; } );
+}; } );
+C
+"$GWD" -f -c "$D/gw.conf" >"$D/gw.log" 2>&1 &
+pids+=($!)
+end=$((SECONDS + 20))
+until grep -q ' ready: ' "$D/gw.log"; do
+	[ $SECONDS -ge $end ] && { echo "zonegated did not start"; cat "$D/gw.log"; exit 1; }
+	sleep 0.02
+done
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+echo "Modbus/TCP read 10 holding registers, closed loop, ${SECS}s each, loopback"
+printf '%-6s %-8s %10s %8s %8s %8s\n' conns path rps p50_us p90_us p99_us
+for c in 1 16; do
+	d=$("$MBB" "$SP" "$c" "$SECS" 10)
+	p=$("$MBB" "$GP" "$c" "$SECS" 10)
+	for kind in direct proxied; do
+		l=$d; [ $kind = proxied ] && l=$p
+		printf '%-6s %-8s %10s %8s %8s %8s\n' "$c" "$kind" "$(field rps "$l")" \
+			"$(field p50_us "$l")" "$(field p90_us "$l")" "$(field p99_us "$l")"
+	done
+	awk -v c="$c" -v dr="$(field rps "$d")" -v pr="$(field rps "$p")" \
+		-v dl="$(field p50_us "$d")" -v pl="$(field p50_us "$p")" \
+		'BEGIN { printf "conns=%s throughput ratio proxied/direct = %.2f, added median latency = %d us\n", c, pr/dr, pl-dl }'
+done

@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""mbtool: Modbus/TCP client for zonegate's integration tests.
+
+Ordinary operations go through pymodbus (Debian's python3-pymodbus), a
+client zonegate did not write.  Adversarial traffic (bad headers, split and
+coalesced frames, half frames, odd function codes) is sent as raw bytes.
+
+  mbtool.py read  PORT UNIT ADDR COUNT         -> "v1 v2 ..." or "EXC n"
+  mbtool.py write PORT UNIT ADDR VALUE         -> "OK" or "EXC n"
+  mbtool.py rw    PORT UNIT RADDR RCOUNT WADDR V...   (FC 23)
+  mbtool.py raw   PORT HEX [HEX...] [--split] [--wait S]
+        send each HEX string (an MBAP frame or any bytes); --split sends
+        byte by byte; prints every response frame as hex, then CLOSED if
+        the peer closed the connection or TIMEOUT if it said nothing more
+  mbtool.py concurrent PORT UNIT N ADDR COUNT  -> "ok=N bad=M"
+        N clients at once, each on its own connection, each reading
+  mbtool.py halfopen PORT HEX WAIT             -> "CLOSED after S" or "OPEN"
+
+Only ever talks to 127.0.0.1.
+"""
+import socket
+import struct
+import sys
+import threading
+import time
+
+HOST = "127.0.0.1"
+
+
+def client(port):
+    from pymodbus.client import ModbusTcpClient
+    c = ModbusTcpClient(HOST, port=int(port), timeout=5, retries=0)
+    if not c.connect():
+        print("CONNECT-FAILED")
+        sys.exit(2)
+    return c
+
+
+def show(resp, values=None):
+    if resp is None:
+        print("NORESPONSE")
+    elif resp.isError():
+        code = getattr(resp, "exception_code", None)
+        print("EXC %d" % code if code is not None else "ERROR %s" % resp)
+    elif values is not None:
+        print(" ".join(str(v) for v in values(resp)))
+    else:
+        print("OK")
+
+
+def recv_frames(s, wait):
+    """Read MBAP frames until the peer closes or goes quiet for `wait` s."""
+    buf = b""
+    out = []
+    s.settimeout(wait)
+    state = "TIMEOUT"
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                state = "CLOSED"
+                break
+            buf += chunk
+            while len(buf) >= 7:
+                length = struct.unpack(">H", buf[4:6])[0]
+                if len(buf) < 6 + length:
+                    break
+                out.append(buf[:6 + length])
+                buf = buf[6 + length:]
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        state = "CLOSED"
+    for f in out:
+        print(f.hex())
+    if buf:
+        print("PARTIAL " + buf.hex())
+    print(state)
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "read":
+        port, unit, addr, count = argv[2:6]
+        c = client(port)
+        r = c.read_holding_registers(int(addr), int(count), slave=int(unit))
+        show(r, lambda x: x.registers)
+    elif cmd == "write":
+        port, unit, addr, value = argv[2:6]
+        c = client(port)
+        show(c.write_register(int(addr), int(value), slave=int(unit)))
+    elif cmd == "rw":
+        port, unit, raddr, rcount, waddr = argv[2:7]
+        vals = [int(v) for v in argv[7:]]
+        c = client(port)
+        r = c.readwrite_registers(read_address=int(raddr),
+                                  read_count=int(rcount),
+                                  write_address=int(waddr),
+                                  write_registers=vals, unit=int(unit))
+        show(r, lambda x: x.registers)
+    elif cmd == "raw":
+        port = int(argv[2])
+        split = "--split" in argv
+        wait = 1.0
+        frames = []
+        i = 3
+        while i < len(argv):
+            if argv[i] == "--split":
+                pass
+            elif argv[i] == "--wait":
+                wait = float(argv[i + 1])
+                i += 1
+            else:
+                frames.append(bytes.fromhex(argv[i]))
+            i += 1
+        s = socket.create_connection((HOST, port), timeout=5)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for f in frames:
+            if split:
+                for b in f:
+                    s.sendall(bytes([b]))
+                    time.sleep(0.002)  # force separate TCP segments
+            else:
+                s.sendall(f)
+        recv_frames(s, wait)
+    elif cmd == "concurrent":
+        port, unit, n, addr, count = argv[2:7]
+        n = int(n)
+        results = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(n)
+
+        def one(i):
+            try:
+                s = socket.create_connection((HOST, int(port)), timeout=20)
+                barrier.wait(timeout=20)
+                tid = i + 1
+                req = struct.pack(">HHHBBHH", tid, 0, 6, int(unit), 3,
+                                  int(addr), int(count))
+                s.sendall(req)
+                buf = b""
+                s.settimeout(30)
+                while len(buf) < 9 or len(buf) < 6 + struct.unpack(">H", buf[4:6])[0]:
+                    chunk = s.recv(1024)
+                    if not chunk:
+                        break
+                    buf += chunk
+                good = (len(buf) >= 9 and struct.unpack(">H", buf[0:2])[0] == tid
+                        and buf[7] == 3 and buf[8] == 2 * int(count))
+                with lock:
+                    results.append(good)
+                s.close()
+            except Exception:  # noqa: BLE001 - any failure is a bad result
+                with lock:
+                    results.append(False)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("ok=%d bad=%d" % (results.count(True), results.count(False)))
+    elif cmd == "halfopen":
+        port, hexdata, wait = int(argv[2]), argv[3], float(argv[4])
+        s = socket.create_connection((HOST, port), timeout=5)
+        s.sendall(bytes.fromhex(hexdata))
+        t0 = time.monotonic()
+        s.settimeout(wait)
+        try:
+            data = s.recv(100)
+            if not data:
+                print("CLOSED after %.2f" % (time.monotonic() - t0))
+            else:
+                print("DATA " + data.hex())
+        except socket.timeout:
+            print("OPEN")
+        except ConnectionResetError:
+            print("CLOSED after %.2f" % (time.monotonic() - t0))
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
