@@ -223,6 +223,7 @@ do_reload(struct mainctx *m)
 		struct zg_conf *oc = d->conf;
 
 		d->conf = nc;
+		seg_state_set_fail_open(d->segstate, nc->fail_mode == 1);
 		free(d->plugins);
 		d->plugins = hs;
 		d->nplugins = nc->nplugins;
@@ -460,6 +461,8 @@ main(int argc, char **argv)
 		log_errx("out of memory");
 		return 1;
 	}
+	/* The fail mode also covers the case of no policy at all. */
+	seg_state_set_fail_open(m.d.segstate, m.d.conf->fail_mode == 1);
 	m.d.base = event_base_new();
 	if (m.d.base == NULL) {
 		log_errx("cannot create the event loop");

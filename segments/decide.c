@@ -42,12 +42,28 @@ seg_fmt(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * The file part of a path, for reasons: a reason has ZG_REASON_MAX bytes,
+ * and a deep install path would crowd out what matters.  The verdict
+ * carries the full path in origin_file.
+ */
+static const char *
+short_file(const char *path)
+{
+	const char *slash;
+
+	if (path == NULL)
+		return "?";
+	slash = strrchr(path, '/');
+	return slash != NULL && slash[1] != '\0' ? slash + 1 : path;
+}
+
 void
 seg_conduit_ref(const struct seg_conduit *c, char *buf, size_t len)
 {
 	if (c->file != NULL)
-		seg_fmt(buf, len, "conduit %s (%s:%d)", c->name, c->file,
-			c->line);
+		seg_fmt(buf, len, "conduit %s (%s:%d)", c->name,
+			short_file(c->file), c->line);
 	else if (c->line > 0)
 		seg_fmt(buf, len, "conduit %s (line %d)", c->name, c->line);
 	else
@@ -345,7 +361,7 @@ seg_decide(const struct seg_policy *p, const struct seg_state *st,
 		const struct seg_device *d = &p->devs[ce->idx];
 
 		return deny(v, "identity %s is in zone quarantine (%s:%d)",
-			    d->identity, d->file ? d->file : "?", d->line);
+			    d->identity, short_file(d->file), d->line);
 	}
 	if (op->assurance == ZG_ASSURANCE_ADDRESS && !SEG_AUX_BOUND(ce->aux))
 		return deny(v,
@@ -366,7 +382,7 @@ seg_decide(const struct seg_policy *p, const struct seg_state *st,
 		const struct seg_device *d = &p->devs[te->idx];
 
 		return deny(v, "target %s is in zone quarantine (%s:%d)",
-			    d->identity, d->file ? d->file : "?", d->line);
+			    d->identity, short_file(d->file), d->line);
 	}
 
 	/* 4: island mode and isolated zones. */

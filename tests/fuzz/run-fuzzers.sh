@@ -7,6 +7,7 @@ set -u
 secs=$1; shift
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 status=0
+export LSAN_OPTIONS="suppressions=$srcdir/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 for t in "$@"; do
 	name=$(basename "$t")
 	work=$(mktemp -d)
