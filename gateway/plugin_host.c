@@ -31,6 +31,7 @@
 #include "gateway/log.h"
 #include "gateway/netaddr.h"
 #include "gateway/plugin_host.h"
+#include "gateway/tls_host.h"
 
 #define MAX_LISTENERS 64
 
@@ -388,6 +389,53 @@ api_emit(struct zg_host *h, const char *topic, const void *payload, size_t len)
 	return bus_emit(h->d, h->name, topic, payload, len);
 }
 
+/*
+ * TLS: a context remembers the host that made it, because accept() needs
+ * the event loop and the plugin API passes only the context.
+ */
+struct zg_tls_ctx_ref {
+	struct zg_host *h;
+	struct zg_tls_ctx *ctx;
+};
+
+static struct zg_tls_ctx *
+api_tls_server_ctx(struct zg_host *h, const struct zg_cfg *node)
+{
+	struct zg_tls_ctx_ref *r;
+	struct zg_tls_ctx *ctx = tls_host_server_ctx(errs_of(h), S(node));
+
+	if (ctx == NULL)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		tls_host_ctx_free(ctx);
+		return NULL;
+	}
+	r->h = h;
+	r->ctx = ctx;
+	return (struct zg_tls_ctx *)(void *)r;
+}
+
+static void
+api_tls_ctx_free(struct zg_tls_ctx *c)
+{
+	struct zg_tls_ctx_ref *r = (struct zg_tls_ctx_ref *)(void *)c;
+
+	if (r == NULL)
+		return;
+	tls_host_ctx_free(r->ctx); /* sessions keep their own reference */
+	free(r);
+}
+
+static struct zg_tls *
+api_tls_accept(struct zg_tls_ctx *c, int fd, const char *peer,
+	       struct bufferevent **bev)
+{
+	struct zg_tls_ctx_ref *r = (struct zg_tls_ctx_ref *)(void *)c;
+
+	return tls_host_accept(r->ctx, r->h->d->base, fd, peer, bev);
+}
+
 static const struct zg_host_api host_api = {
 	.abi_version = ZG_PLUGIN_ABI_VERSION,
 	.size = sizeof(struct zg_host_api),
@@ -415,6 +463,14 @@ static const struct zg_host_api host_api = {
 	.identify_addr = api_identify_addr,
 	.event = api_event,
 	.emit = api_emit,
+	.tls_server_ctx = api_tls_server_ctx,
+	.tls_ctx_free = api_tls_ctx_free,
+	.tls_accept = api_tls_accept,
+	.tls_peer = tls_host_peer,
+	.tls_fail_kind = tls_host_fail_kind,
+	.tls_error = tls_host_error,
+	.tls_close = tls_host_close,
+	.tls_free = tls_host_free,
 };
 
 /* ---------------------------------------------------------------- */

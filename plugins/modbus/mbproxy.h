@@ -109,6 +109,7 @@ struct mb_listener {
 	double burst;
 	double idle_timeout;          /* seconds, 0 = none */
 	double frame_timeout;         /* half-open frame, seconds */
+	struct zg_tls_ctx *tls;       /* Modbus/TCP Security, or NULL */
 	struct mb_listener *next;
 };
 
@@ -125,12 +126,15 @@ struct mb_ident {
 struct mb_session {
 	struct mb_state *st;
 	struct mb_listener *lst;
-	struct bufferevent *bev;
+	struct bufferevent *bev;      /* plaintext side (owned by tls if set) */
+	struct zg_tls *tls;           /* Modbus/TCP Security session, or NULL */
+	bool handshaking;             /* TLS: identity not known yet */
 	char peer[MB_PEER_MAX];
 	struct sockaddr_storage peer_sa;
 	char identity[MB_ID_MAX];     /* "" when unknown */
 	int assurance;                /* enum zg_assurance */
-	const char *role;
+	const char *role;             /* points into role_buf, or NULL */
+	char role_buf[MB_ID_MAX];
 	struct mb_ident *ident;
 	struct event *frame_timer;    /* half-open frame */
 	struct event *idle_timer;

@@ -41,7 +41,7 @@ static const char *const dev_keys[] = { "identity", "address", "unit",
 	"connect_timeout", "reconnect_min", "reconnect_max", NULL };
 static const char *const lst_keys[] = { "listen", "device", "routes", "deny",
 	"max_connections_per_source", "max_outstanding", "rate", "burst",
-	"idle_timeout", "frame_timeout", NULL };
+	"idle_timeout", "frame_timeout", "tls", NULL };
 static const char *const route_keys[] = { "units", "unit", "device", NULL };
 static const char *const deny_names[] = { "exception", "exception-02",
 					  "exception-0b", "close", NULL };
@@ -367,6 +367,13 @@ read_listeners(const struct zg_host_api *api, struct zg_host *h,
 		st->listeners = l;
 		if (read_routes(api, h, c, st, l) < 0)
 			rc = -1;
+		/* Modbus/TCP Security: mutual TLS, identity and role from
+		 * the client certificate (the host's TLS layer). */
+		if (api->cfg_child(c, "tls") != NULL) {
+			l->tls = api->tls_server_ctx(h, api->cfg_child(c, "tls"));
+			if (l->tls == NULL)
+				rc = -1;
+		}
 	}
 	return rc;
 }
@@ -420,6 +427,8 @@ mb_state_clear(struct mb_state *st)
 		st->listeners = l->next;
 		if (l->zl != NULL)
 			st->api->listener_free(l->zl);
+		if (l->tls != NULL)
+			st->api->tls_ctx_free(l->tls);
 		free(l->routes);
 		free(l);
 	}
@@ -493,6 +502,7 @@ same_listener(const struct mb_listener *a, const struct mb_listener *b)
 	int i;
 
 	if (strcmp(a->addr, b->addr) != 0 || a->nroutes != b->nroutes ||
+	    (a->tls == NULL) != (b->tls == NULL) ||
 	    a->deny_action != b->deny_action ||
 	    a->max_conns_per_source != b->max_conns_per_source ||
 	    a->max_outstanding != b->max_outstanding || a->rate != b->rate ||
@@ -570,9 +580,24 @@ mb_reload(void *state, const struct zg_cfg *cfg)
 		return -1;
 	}
 	if (same_config(st, &tmp)) {
+		struct mb_listener *nl;
+
+		/*
+		 * Same listeners, but certificates, CAs and CRLs are read
+		 * again: new handshakes use the new context, sessions that
+		 * are already verified go on.
+		 */
+		for (l = st->listeners, nl = tmp.listeners; l && nl;
+		     l = l->next, nl = nl->next) {
+			struct zg_tls_ctx *old = l->tls;
+
+			l->tls = nl->tls;
+			nl->tls = old;
+		}
 		mb_state_clear(&tmp);
 		st->api->log(st->h, ZG_LOG_INFO,
-			     "settings unchanged: %d sessions kept", st->nsessions);
+			     "settings unchanged: %d sessions kept%s", st->nsessions,
+			     "; TLS credentials and CRLs reloaded");
 		return 0;
 	}
 	st->api->log(st->h, ZG_LOG_WARN,

@@ -173,7 +173,10 @@ reply(struct mb_session *s, uint16_t tid, uint8_t unit, const uint8_t *pdu,
 	    mbap_write_header(adu, MBAP_HEADER_LEN, tid, unit, len) < 0)
 		return;
 	memcpy(adu + MBAP_HEADER_LEN, pdu, len);
-	fast_write(s->bev, adu, MBAP_HEADER_LEN + len);
+	if (s->tls != NULL)
+		bufferevent_write(s->bev, adu, MBAP_HEADER_LEN + len);
+	else
+		fast_write(s->bev, adu, MBAP_HEADER_LEN + len);
 }
 
 static void
@@ -257,7 +260,9 @@ mb_session_close(struct mb_session *s, const char *why)
 		event_free(s->frame_timer);
 	if (s->idle_timer != NULL)
 		event_free(s->idle_timer);
-	if (s->bev != NULL)
+	if (s->tls != NULL)
+		st->api->tls_close(s->tls); /* flush, close_notify, frees bev */
+	else if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	ident_put(st, s->ident);
 	free(s);
@@ -492,12 +497,76 @@ session_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * The TLS handshake finished and the certificate chain verified: the
+ * identity and the Modbus/TCP Security role come from the certificate.
+ * A certificate without a usable name is refused; one whose role
+ * extension is doubled or mis-encoded is treated as carrying no role and
+ * raises an event (the policy then decides with a NULL role).
+ */
+static int
+tls_established(struct mb_session *s)
+{
+	struct mb_state *st = s->st;
+	struct zg_peer_cert pc;
+
+	s->handshaking = false;
+	if (st->api->tls_peer(s->tls, &pc) < 0 || pc.identity == NULL) {
+		mb_event(st, "tls.no_identity", ZG_SEV_MEDIUM, s, NULL, NULL,
+			 "client certificate %s (issuer %s) has no usable identity "
+			 "(URI SAN, DNS SAN or CN): refused",
+			 pc.subject ? pc.subject : "?", pc.issuer ? pc.issuer : "?");
+		mb_session_close(s, "certificate without identity");
+		return -1;
+	}
+	snprintf(s->identity, sizeof(s->identity), "%s", pc.identity);
+	s->assurance = ZG_ASSURANCE_CERT;
+	if (pc.role != NULL) {
+		snprintf(s->role_buf, sizeof(s->role_buf), "%s", pc.role);
+		s->role = s->role_buf;
+	} else {
+		s->role = NULL;
+		if (pc.role_status != NULL && strcmp(pc.role_status, "absent") != 0)
+			mb_event(st, "tls.bad_role", ZG_SEV_MEDIUM, s, NULL, NULL,
+				 "certificate serial %s carries a %s Modbus role extension "
+				 "(%s): treated as no role",
+				 pc.serial ? pc.serial : "?", pc.role_status,
+				 pc.role_detail ? pc.role_detail : "");
+	}
+	s->ident = ident_get(st, s->identity, s->lst->burst);
+	if (s->ident != NULL)
+		s->ident->sessions++;
+	st->api->log_peer(st->h, ZG_LOG_INFO, s->peer,
+			  "TLS %s %s: identity %s (%s SAN/CN), role %s, serial %s",
+			  pc.version ? pc.version : "?", pc.cipher ? pc.cipher : "?",
+			  s->identity, pc.source, s->role ? s->role : "(none)",
+			  pc.serial ? pc.serial : "?");
+	return 0;
+}
+
 static void
 session_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct mb_session *s = arg;
 
 	(void)bev;
+	if ((what & BEV_EVENT_CONNECTED) && s->tls != NULL) {
+		tls_established(s);
+		return;
+	}
+	if (s->handshaking && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+		const char *kind = s->st->api->tls_fail_kind(s->tls);
+		bool hostile = strcmp(kind, "verify") == 0 ||
+			       strcmp(kind, "no_peer_cert") == 0 ||
+			       strcmp(kind, "protocol") == 0;
+
+		mb_event(s->st, "tls.handshake_failed",
+			 hostile ? ZG_SEV_MEDIUM : ZG_SEV_LOW, s, NULL, NULL,
+			 "TLS handshake on %s failed (%s): %s", s->lst->addr,
+			 kind, s->st->api->tls_error(s->tls));
+		mb_session_close(s, "TLS handshake failed");
+		return;
+	}
 	if (what & BEV_EVENT_EOF)
 		mb_session_close(s, "client closed the connection");
 	else if (what & BEV_EVENT_ERROR)
@@ -545,11 +614,25 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	s->bev = bufferevent_socket_new(st->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (l->tls != NULL) {
+		s->tls = st->api->tls_accept(l->tls, fd, s->peer, &s->bev);
+		if (s->tls == NULL) { /* fd is closed */
+			mb_event(st, "tls.handshake_failed", ZG_SEV_LOW, s, NULL,
+				 NULL, "cannot start a TLS session on %s", l->addr);
+			free(s);
+			return;
+		}
+		s->handshaking = true;
+	} else {
+		s->bev = bufferevent_socket_new(st->base, fd,
+						BEV_OPT_CLOSE_ON_FREE);
+	}
 	s->frame_timer = evtimer_new(st->base, frame_timeout, s);
 	s->idle_timer = evtimer_new(st->base, idle_timeout, s);
 	if (s->bev == NULL || s->frame_timer == NULL || s->idle_timer == NULL) {
-		if (s->bev == NULL)
+		if (s->tls != NULL)
+			st->api->tls_free(s->tls);
+		else if (s->bev == NULL)
 			evutil_closesocket(fd);
 		else
 			bufferevent_free(s->bev);
@@ -560,9 +643,11 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 		free(s);
 		return;
 	}
-	/* Legacy identity: the device bound to this source address. */
-	if (st->api->identify_addr(st->h, peer, peerlen, s->identity,
+	if (s->tls != NULL) {
+		/* Identity comes with the certificate (tls_established). */
+	} else if (st->api->identify_addr(st->h, peer, peerlen, s->identity,
 				   sizeof(s->identity)) == 0) {
+		/* Legacy identity: the device bound to this source address. */
 		s->assurance = ZG_ASSURANCE_ADDRESS;
 	} else {
 		s->identity[0] = '\0';
@@ -571,10 +656,12 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 			 "no device identity is bound to this source on %s: "
 			 "every request will be denied", l->addr);
 	}
-	s->ident = ident_get(st, s->identity[0] ? s->identity : s->peer,
-			     l->burst);
-	if (s->ident != NULL)
-		s->ident->sessions++;
+	if (s->tls == NULL) {
+		s->ident = ident_get(st, s->identity[0] ? s->identity : s->peer,
+				     l->burst);
+		if (s->ident != NULL)
+			s->ident->sessions++;
+	}
 	s->next = st->sessions;
 	st->sessions = s;
 	st->nsessions++;
@@ -587,7 +674,9 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	}
 	st->api->log_peer(st->h, ZG_LOG_INFO, s->peer,
 			  "connected to %s as %s (%s)", l->addr,
+			  s->tls ? "(TLS handshake)" :
 			  s->identity[0] ? s->identity : "(unknown)",
+			  s->tls ? "Modbus/TCP Security" :
 			  s->assurance == ZG_ASSURANCE_ADDRESS
 				  ? "address binding, low assurance"
 				  : "no identity");

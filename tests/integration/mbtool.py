@@ -15,9 +15,20 @@ coalesced frames, half frames, odd function codes) is sent as raw bytes.
   mbtool.py concurrent PORT UNIT N ADDR COUNT  -> "ok=N bad=M"
         N clients at once, each on its own connection, each reading
   mbtool.py halfopen PORT HEX WAIT             -> "CLOSED after S" or "OPEN"
+  mbtool.py sclient PORT CA CERT KEY HEX       -> the answer frame as hex
+        the same through `openssl s_client` (a TLS peer we did not write):
+        the frame goes to its stdin, the answer is read from its stdout
+        (5 s deadline), then s_client is stopped
+
+With MBT_TLS=CA:CERT:KEY in the environment every connection is Modbus/TCP
+Security: TLS with that client certificate, MBAP inside (pymodbus' own TLS
+framer drops the MBAP header, so its socket framer is used over TLS).
+MBT_TLS=CA:: connects without a client certificate.
 
 Only ever talks to 127.0.0.1.
 """
+import os
+import ssl
 import socket
 import struct
 import sys
@@ -27,9 +38,38 @@ import time
 HOST = "127.0.0.1"
 
 
+def tls_context():
+    spec = os.environ.get("MBT_TLS")
+    if not spec:
+        return None
+    ca, cert, key = spec.split(":")
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def connect_raw(port, timeout=5):
+    s = socket.create_connection((HOST, int(port)), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ctx = tls_context()
+    if ctx is not None:
+        s = ctx.wrap_socket(s, server_hostname="localhost")
+    return s
+
+
 def client(port):
-    from pymodbus.client import ModbusTcpClient
-    c = ModbusTcpClient(HOST, port=int(port), timeout=5, retries=0)
+    ctx = tls_context()
+    if ctx is not None:
+        from pymodbus.client import ModbusTlsClient
+        from pymodbus.framer.socket_framer import ModbusSocketFramer
+        c = ModbusTlsClient(HOST, port=int(port), framer=ModbusSocketFramer,
+                            sslctx=ctx, server_hostname="localhost",
+                            timeout=5, retries=0)
+    else:
+        from pymodbus.client import ModbusTcpClient
+        c = ModbusTcpClient(HOST, port=int(port), timeout=5, retries=0)
     if not c.connect():
         print("CONNECT-FAILED")
         sys.exit(2)
@@ -69,8 +109,8 @@ def recv_frames(s, wait):
                 buf = buf[6 + length:]
     except socket.timeout:
         pass
-    except ConnectionResetError:
-        state = "CLOSED"
+    except (ConnectionResetError, ssl.SSLError, OSError) as e:
+        state = "CLOSED" if not isinstance(e, socket.timeout) else "TIMEOUT"
     for f in out:
         print(f.hex())
     if buf:
@@ -113,8 +153,11 @@ def main(argv):
             else:
                 frames.append(bytes.fromhex(argv[i]))
             i += 1
-        s = socket.create_connection((HOST, port), timeout=5)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            s = connect_raw(port)
+        except (ssl.SSLError, OSError) as e:
+            print("HANDSHAKE-FAILED %s" % type(e).__name__)
+            return 0
         for f in frames:
             if split:
                 for b in f:
@@ -176,6 +219,33 @@ def main(argv):
             print("OPEN")
         except ConnectionResetError:
             print("CLOSED after %.2f" % (time.monotonic() - t0))
+    elif cmd == "sclient":
+        import select
+        import subprocess
+        port, ca, cert, key, hexdata = argv[2:7]
+        p = subprocess.Popen(
+            ["openssl", "s_client", "-quiet", "-connect", "%s:%s" % (HOST, port),
+             "-CAfile", ca, "-cert", cert, "-key", key, "-verify_return_error"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL)
+        p.stdin.write(bytes.fromhex(hexdata))
+        p.stdin.flush()
+        buf = b""
+        end = time.monotonic() + 5
+        fd = p.stdout.fileno()
+        while time.monotonic() < end:
+            if len(buf) >= 7 and len(buf) >= 6 + struct.unpack(">H", buf[4:6])[0]:
+                break
+            r, _, _ = select.select([fd], [], [], max(0, end - time.monotonic()))
+            if not r:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+        p.kill()
+        p.wait()
+        print(buf.hex() if buf else "NOTHING")
     else:
         print(__doc__)
         return 2

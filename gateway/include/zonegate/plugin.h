@@ -42,10 +42,32 @@ extern "C" {
 #define ZG_PLUGIN_SYMBOL "zonegate_plugin"
 
 struct event_base; /* libevent: plugins may use the host's loop directly */
+struct bufferevent;
 struct zg_host;    /* opaque: the host's handle for one loaded plugin */
 struct zg_cfg;     /* opaque: a node of the configuration tree */
 struct zg_listener;
 struct zg_timer;
+struct zg_tls_ctx; /* opaque: a TLS server context made by the host */
+struct zg_tls;     /* opaque: one TLS session */
+
+/*
+ * What a verified peer certificate says (zg_host_api.tls_peer).  Strings
+ * belong to the session and live as long as it does.
+ */
+struct zg_peer_cert {
+	const char *identity;    /* URI SAN, DNS SAN or CN (identity_order),
+				    NULL when the certificate has no usable name */
+	const char *source;      /* "uri", "dns", "cn" or "none" */
+	const char *role;        /* Modbus/TCP Security role, NULL if none */
+	const char *role_status; /* "absent", "ok", "duplicate", "malformed" */
+	const char *role_detail; /* why duplicate/malformed, or NULL */
+	const char *subject;
+	const char *issuer;
+	const char *serial;
+	const char *version;     /* "TLSv1.3" ... */
+	const char *cipher;
+	const char *alpn;        /* negotiated protocol, or NULL */
+};
 
 enum zg_log_level {
 	ZG_LOG_ERR = 0,
@@ -170,6 +192,34 @@ struct zg_host_api {
 	/* Telemetry for the northbound path (durable spool, then uplinks). */
 	int (*emit)(struct zg_host *h, const char *topic, const void *payload,
 		    size_t len);
+
+	/*
+	 * -- TLS: the host's own TLS layer (docs/tls.md), so that plugins
+	 * need no TLS library of their own.
+	 *
+	 * tls_server_ctx() builds a server context from a config group
+	 * (keys cert, key, ca, crl, verify, min_version, ciphers, curves,
+	 * alpn, handshake_timeout, identity_order, verify_depth); it loads
+	 * the files at once, so check() can call it to validate them.
+	 * Errors are reported like the cfg getters'; NULL on error.
+	 *
+	 * tls_accept() takes fd (closed on failure) and starts a server
+	 * handshake; *bev is the plaintext side, owned by the session:
+	 * BEV_EVENT_CONNECTED once the peer is verified, BEV_EVENT_ERROR
+	 * (tls_fail_kind / tls_error say why) on failure, BEV_EVENT_EOF on
+	 * close_notify.  Never bufferevent_free() it: tls_close() (graceful:
+	 * flush, close_notify) or tls_free() (abortive) end the session.
+	 */
+	struct zg_tls_ctx *(*tls_server_ctx)(struct zg_host *h,
+					     const struct zg_cfg *node);
+	void (*tls_ctx_free)(struct zg_tls_ctx *ctx);
+	struct zg_tls *(*tls_accept)(struct zg_tls_ctx *ctx, int fd,
+				     const char *peer, struct bufferevent **bev);
+	int (*tls_peer)(const struct zg_tls *t, struct zg_peer_cert *out);
+	const char *(*tls_fail_kind)(const struct zg_tls *t);
+	const char *(*tls_error)(const struct zg_tls *t);
+	void (*tls_close)(struct zg_tls *t);
+	void (*tls_free)(struct zg_tls *t);
 };
 
 /*
