@@ -35,6 +35,17 @@ cfg_errs_free(struct cfg_errs *e)
 	memset(e, 0, sizeof(*e));
 }
 
+void
+cfg_errs_print(const struct cfg_errs *e, FILE *out)
+{
+	size_t i;
+
+	for (i = 0; i < e->n && i < e->cap; i++)
+		fprintf(out, "%s\n", e->msg[i]);
+	if (e->n > e->cap)
+		fprintf(out, "(%zu more not shown)\n", e->n - e->cap);
+}
+
 size_t
 cfg_errs_count(const struct cfg_errs *e)
 {

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <libconfig.h>
 
@@ -23,6 +24,8 @@ struct cfg_errs {
 
 void cfg_errs_init(struct cfg_errs *e);
 void cfg_errs_free(struct cfg_errs *e);
+/* Print every line (errors and warnings) to out, one per line. */
+void cfg_errs_print(const struct cfg_errs *e, FILE *out);
 /* Number of errors (warnings not counted). */
 size_t cfg_errs_count(const struct cfg_errs *e);
 

@@ -70,17 +70,6 @@ usage(FILE *out)
 }
 
 static void
-print_errs(const struct cfg_errs *e)
-{
-	size_t i;
-
-	for (i = 0; i < e->n && i < e->cap; i++)
-		fprintf(stderr, "%s\n", e->msg[i]);
-	if (e->n > e->cap)
-		fprintf(stderr, "(%zu more errors not shown)\n", e->n - e->cap);
-}
-
-static void
 log_errs(const struct cfg_errs *e, int level)
 {
 	size_t i;
@@ -419,7 +408,7 @@ main(int argc, char **argv)
 		m.d.plugins = plugins_prepare(&m.d, m.d.conf, NULL, 0, &e);
 		m.d.nplugins = m.d.plugins ? m.d.conf->nplugins : 0;
 	}
-	print_errs(&e);
+	cfg_errs_print(&e, stderr);
 	if (m.d.conf == NULL || m.d.plugins == NULL) {
 		fprintf(stderr, "zonegated: %s: %zu error%s\n", m.conf_file,
 			cfg_errs_count(&e), cfg_errs_count(&e) == 1 ? "" : "s");

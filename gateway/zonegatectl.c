@@ -315,8 +315,7 @@ main(int argc, char **argv)
 
 	cfg_errs_init(&e);
 	c = conf_load(file, &e);
-	for (i = 0; i < e.n && i < e.cap; i++)
-		fprintf(stderr, "%s\n", e.msg[i]);
+	cfg_errs_print(&e, stderr);
 	cfg_errs_free(&e);
 	if (c == NULL || c->policy == NULL) {
 		fprintf(stderr, "zonegatectl: %s: configuration not usable\n", file);
