@@ -103,24 +103,24 @@ before=$(grep -c 'fc 43\|fc 8 \|fc 90' "$D/plc.log")
 raw "$plc_PORT" 000200000007012b0d00010203 >/dev/null
 t_ok "direct FC 43/MEI 13 reaches the device" t_wait 5 bash -c "[ \$(grep -c 'fc 43' '$D/plc.log') -gt 0 ]"
 before=$(grep -c 'fc 43\|fc 8 \|fc 90' "$D/plc.log")
-t_is "$(raw "$GW" 000200000007012b0d00010203 --wait 0.3)" "00020000000301ab01 TIMEOUT" "FC 43/MEI 13 (CANopen tunnel) through zonegate: exception 0x01"
-t_is "$(raw "$GW" 000300000006010800040000 --wait 0.3)" "000300000003018801 TIMEOUT" "FC 8/4 (force listen only): exception 0x01"
-t_is "$(raw "$GW" 000400000003015a00 --wait 0.3)" "00040000000301da01 TIMEOUT" "FC 90 (UMAS): exception 0x01"
+t_is "$(raw "$GW" 000200000007012b0d00010203 --wait 1)" "00020000000301ab01 TIMEOUT" "FC 43/MEI 13 (CANopen tunnel) through zonegate: exception 0x01"
+t_is "$(raw "$GW" 000300000006010800040000 --wait 1)" "000300000003018801 TIMEOUT" "FC 8/4 (force listen only): exception 0x01"
+t_is "$(raw "$GW" 000400000003015a00 --wait 1)" "00040000000301da01 TIMEOUT" "FC 90 (UMAS): exception 0x01"
 t_is "$(grep -c 'fc 43\|fc 8 \|fc 90' "$D/plc.log")" "$before" "  ... none of them reached the device"
 t_ok "  ... each raised a denial event" bash -c "[ \$(grep -c '\"kind\":\"modbus.denied\"' '$LOG') -ge 5 ]"
 
 # --- unit-id sweep ---------------------------------------------------------
 sweep=""
 for u in 2 3 4 5 6 7 8 9 10; do sweep+=" $(printf '%04x00000006%02x0300000001' "$u" "$u")"; done
-out=$(raw "$GW" $sweep --wait 0.3)
+out=$(raw "$GW" $sweep --wait 1)
 t_is "$(grep -o '8301' <<<"$out" | wc -l)" "9" "unit sweep 2..10: nine exception 0x01 answers"
 
 # --- framing ------------------------------------------------------------------
-t_is "$(raw "$GW" 000100000006010300000005 --split --wait 0.3)" \
+t_is "$(raw "$GW" 000100000006010300000005 --split --wait 1)" \
 	"00010000000d01030a000b00160021002c0037 TIMEOUT" "a request split into single bytes is framed"
-t_is "$(raw "$GW" 000100000006010300000001000200000006010300010001 --wait 0.3)" \
+t_is "$(raw "$GW" 000100000006010300000001000200000006010300010001 --wait 1)" \
 	"000100000005010302000b 0002000000050103020016 TIMEOUT" "two coalesced requests get two answers"
-t_is "$(raw "$GW" 000600000006010600190001 000700000006010300000001 --wait 0.3)" \
+t_is "$(raw "$GW" 000600000006010600190001 000700000006010300000001 --wait 1)" \
 	"000600000003018601 000700000005010302000b TIMEOUT" "a denied request keeps the session: the next one is served"
 t_is "$(raw "$GW" 00010000000001 --wait 2)" "CLOSED" "MBAP length 0: connection closed, no answer"
 t_is "$(raw "$GW" 000100010006010300000001 --wait 2)" "CLOSED" "protocol id 1: connection closed"

@@ -75,24 +75,24 @@ READ0=000100000006010300000002
 W12=0002000000060106000c002a
 W25=000300000006010600190457
 
-t_is "$(as role raw "$GT" "$READ0" --wait 0.5)" "000100000007010304000b0016 TIMEOUT" \
+t_is "$(as role raw "$GT" "$READ0" --wait 1)" "000100000007010304000b0016 TIMEOUT" \
 	"role operator: read allowed over TLS"
 t_grep "  ... identity and role come from the certificate" \
 	'TLS TLSv1\.[23] .*identity spiffe://plant.example/operator-1 \(uri SAN/CN\), role operator' "$LOG"
-t_is "$(as role raw "$GT" "$W12" --wait 0.5)" "0002000000060106000c002a TIMEOUT" \
+t_is "$(as role raw "$GT" "$W12" --wait 1)" "0002000000060106000c002a TIMEOUT" \
 	"role operator: write to holding 12 answered"
 t_ok "role operator: write to holding 12 allowed" t_wait 5 grep -q 'addr=12 count=1 values=42' "$D/plc.writes"
 
 # Direct first: the forbidden write works against the device itself.
 t_is "$($PY "$MBT" write "$SP" 1 25 778)" "OK" "direct write to holding 25 works"
-t_is "$(as role raw "$GT" "$W25" --wait 0.5)" "000300000003018601 TIMEOUT" "the same write over TLS: exception 0x01"
+t_is "$(as role raw "$GT" "$W25" --wait 1)" "000300000003018601 TIMEOUT" "the same write over TLS: exception 0x01"
 t_is "$($PY "$MBT" read "$SP" 1 25 1)" "778" "  ... the register is unchanged"
 
-t_is "$(as uri raw "$GT" "$READ0" --wait 0.5)" "000100000003018301 TIMEOUT" "certificate without a role: denied (conduit requires role operator)"
+t_is "$(as uri raw "$GT" "$READ0" --wait 1)" "000100000003018301 TIMEOUT" "certificate without a role: denied (conduit requires role operator)"
 t_grep "  ... the reason names the missing role" '"identity":"spiffe://plant.example/hmi-1".*"reason":"[^"]*role' "$LOG"
-t_is "$(as role2 raw "$GT" "$READ0" --wait 0.5)" "000100000003018301 TIMEOUT" "two role extensions: no valid role, denied"
+t_is "$(as role2 raw "$GT" "$READ0" --wait 1)" "000100000003018301 TIMEOUT" "two role extensions: no valid role, denied"
 t_grep "  ... and a bad-role event (duplicate)" '"kind":"tls.bad_role".*"identity":"spiffe://plant.example/engineer-1".*duplicate' "$LOG"
-t_is "$(as badrole raw "$GT" "$READ0" --wait 0.5)" "000100000003018301 TIMEOUT" "role not a UTF8String: denied"
+t_is "$(as badrole raw "$GT" "$READ0" --wait 1)" "000100000003018301 TIMEOUT" "role not a UTF8String: denied"
 t_grep "  ... and a bad-role event (malformed)" '"kind":"tls.bad_role".*"identity":"spiffe://plant.example/badrole-1".*malformed' "$LOG"
 
 for c in expired future wrongca; do
@@ -113,7 +113,7 @@ t_is "$($PY "$MBT" read "$GP" 1 0 2)" "EXC 1" "plain listener: denied, the condu
 
 # CRL: not configured -> the revoked certificate still works; add the CRL
 # and reload -> refused.
-t_is "$(as revoked raw "$GT" "$READ0" --wait 0.5)" "000100000003018301 TIMEOUT" \
+t_is "$(as revoked raw "$GT" "$READ0" --wait 1)" "000100000003018301 TIMEOUT" \
 	"without a CRL the revoked certificate completes the handshake (then denied: it has no role)"
 write_conf "crl = \"$PKI/ca.crl\";"
 kill -HUP "$ZG_PID"
