@@ -16,9 +16,10 @@
 const char *const conf_fail_mode_names[] = { "closed", "open", NULL };
 
 static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
-					"devices", "conduits", NULL };
+					"devices", "conduits", "admin", NULL };
 static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
 	"shutdown_timeout", "fail_mode", "island_mode", NULL };
+static const char *const admin_keys[] = { "socket", "mode", "group", NULL };
 static const char *const log_keys[] = { "target", "format", "level",
 					"facility", NULL };
 static const char *const plugin_keys[] = { "name", "path", "deepbind",
@@ -94,6 +95,47 @@ load_gateway(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 	}
 	c->plugin_path[n++] = strdup(PLUGINDIR);
 	c->plugin_path[n] = NULL;
+}
+
+/*
+ * admin { socket; mode; group; }.  The socket path must be absolute (the
+ * daemon changes directory to / when it daemonises) and fit a sockaddr_un;
+ * the mode is an octal string that may not grant anything to others: the
+ * socket steers the gateway, so only root and the group may reach it.
+ */
+static void
+load_admin(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	const char *mode;
+	char *end;
+	long v;
+
+	c->admin_explicit = g != NULL;
+	cfg_known_keys(e, g, admin_keys);
+	cfg_get_string(e, g, "socket", CONF_DEFAULT_ADMIN_SOCKET,
+		       &c->admin_socket);
+	if (c->admin_socket[0] != '/')
+		cfg_err(e, g, "socket", "\"%s\" must be an absolute path",
+			c->admin_socket);
+	else if (strlen(c->admin_socket) >= CONF_ADMIN_SOCKET_MAX)
+		cfg_err(e, g, "socket", "path longer than %d characters",
+			CONF_ADMIN_SOCKET_MAX - 1);
+	cfg_get_string(e, g, "mode", NULL, &mode);
+	c->admin_mode = CONF_DEFAULT_ADMIN_MODE;
+	if (mode != NULL) {
+		v = strtol(mode, &end, 8);
+		if (mode[0] < '0' || mode[0] > '7' || *end != '\0' ||
+		    strlen(mode) > 4 || v < 0 || (v & ~0770L) != 0)
+			cfg_err(e, g, "mode",
+				"\"%s\" is not an octal mode within 0770 (e.g. \"0660\"; others get no access)",
+				mode);
+		else
+			c->admin_mode = (int)v;
+	}
+	cfg_get_string(e, g, "group", CONF_DEFAULT_ADMIN_GROUP,
+		       &c->admin_group);
+	if (c->admin_group[0] == '\0')
+		cfg_err(e, g, "group", "must not be empty");
 }
 
 static void
@@ -175,6 +217,7 @@ conf_build(struct zg_conf *c, struct cfg_errs *e, size_t before)
 	cfg_known_keys(e, root, top_keys);
 	load_gateway(c, e, cfg_get_group(e, root, "gateway", &bad));
 	load_log(c, e, cfg_get_group(e, root, "log", &bad));
+	load_admin(c, e, cfg_get_group(e, root, "admin", &bad));
 	load_plugins(c, e, cfg_get_list(e, root, "plugins", &bad));
 
 	popts.fail_open = c->fail_mode == 1;
@@ -265,6 +308,8 @@ conf_summary(const struct zg_conf *c, FILE *out)
 	fprintf(out, "  log: %s, %s, level %s\n",
 		log_target_names[c->log.target],
 		log_format_names[c->log.format], log_level_names[c->log.level]);
+	fprintf(out, "  admin socket: %s (mode %04o, group %s)\n",
+		c->admin_socket, (unsigned)c->admin_mode, c->admin_group);
 	fprintf(out, "  plugins: %d\n", c->nplugins);
 	for (i = 0; i < c->nplugins; i++)
 		fprintf(out, "    %s%s%s\n", c->plugins[i].name,

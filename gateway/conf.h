@@ -39,6 +39,12 @@ struct zg_conf {
 	int fail_mode;           /* 0 closed, 1 open */
 	bool island_mode;
 
+	/* admin { }: the local admin socket (read at start-up only) */
+	const char *admin_socket;
+	int admin_mode;          /* permission bits, within 0770 */
+	const char *admin_group; /* group owning the socket */
+	bool admin_explicit;     /* the section exists: failing to serve is fatal */
+
 	struct log_opts log;
 
 	struct conf_plugin *plugins;
@@ -52,6 +58,10 @@ struct zg_conf {
 #define CONF_DEFAULT_PIDFILE RUNSTATEDIR "/zonegated.pid"
 #define CONF_DEFAULT_ID "zonegate"
 #define CONF_DEFAULT_SHUTDOWN_TIMEOUT 0.5
+#define CONF_DEFAULT_ADMIN_SOCKET RUNSTATEDIR "/zonegated.sock"
+#define CONF_DEFAULT_ADMIN_MODE 0660
+#define CONF_DEFAULT_ADMIN_GROUP "zonegate"
+#define CONF_ADMIN_SOCKET_MAX 108 /* sizeof(sockaddr_un.sun_path) on Linux */
 
 extern const char *const conf_fail_mode_names[]; /* "closed", "open" */
 

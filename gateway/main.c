@@ -34,6 +34,7 @@
 
 #include <zonegate/plugin.h>
 
+#include "gateway/admin.h"
 #include "gateway/conf.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
@@ -48,6 +49,7 @@ struct mainctx {
 	int pidfd;
 	char *pidfile;
 	struct event *ev_hup, *ev_term, *ev_int, *ev_drain;
+	struct zg_admin *admin;
 	struct timespec drain_deadline;
 	int exit_code;
 };
@@ -137,26 +139,29 @@ plugins_prepare(struct zg_daemon *d, const struct zg_conf *c,
 
 /* ------------------------------------------------------------------ */
 
-static void
-do_reload(struct mainctx *m)
+/*
+ * Reload (SIGHUP or the admin socket's `reload'; `why' names which).
+ * Every error and warning line is logged and also left in e for the
+ * caller.  Returns 0 when the new configuration is in force, -1 when the
+ * old one stays.
+ */
+static int
+do_reload(struct mainctx *m, const char *why, struct cfg_errs *e)
 {
 	struct zg_daemon *d = &m->d;
-	struct cfg_errs e;
 	struct zg_conf *nc;
 	struct zg_host **old, **hs;
 	int nold = d->nplugins, i, j;
 	bool *started;
 
-	log_info("SIGHUP: reloading %s", m->conf_file);
-	cfg_errs_init(&e);
-	nc = conf_load(m->conf_file, &e);
+	log_info("%s: reloading %s", why, m->conf_file);
+	nc = conf_load(m->conf_file, e);
 	if (nc == NULL) {
-		log_errs(&e, ZG_LOG_ERR);
+		log_errs(e, ZG_LOG_ERR);
 		log_errx("reload of %s failed (%zu errors): still running on the previous configuration",
-			 m->conf_file, cfg_errs_count(&e));
+			 m->conf_file, cfg_errs_count(e));
 		d->reloads_failed++;
-		cfg_errs_free(&e);
-		return;
+		return -1;
 	}
 	/*
 	 * Plugins are matched by name: the old set is lent to
@@ -167,27 +172,26 @@ do_reload(struct mainctx *m)
 	started = calloc((size_t)nc->nplugins + 1, sizeof(*started));
 	if (old == NULL || started == NULL) {
 		log_errx("reload failed: out of memory; keeping the previous configuration");
+		cfg_err_at(e, m->conf_file, 0, "out of memory");
 		free(old);
 		free(started);
 		conf_free(nc);
 		d->reloads_failed++;
-		return;
+		return -1;
 	}
 	memcpy(old, d->plugins, (size_t)nold * sizeof(*old));
-	hs = plugins_prepare(d, nc, old, nold, &e);
+	hs = plugins_prepare(d, nc, old, nold, e);
 	if (hs == NULL) {
-		log_errs(&e, ZG_LOG_ERR);
+		log_errs(e, ZG_LOG_ERR);
 		log_errx("reload of %s failed: still running on the previous configuration",
 			 m->conf_file);
 		d->reloads_failed++;
 		free(old);
 		free(started);
 		conf_free(nc);
-		cfg_errs_free(&e);
-		return;
+		return -1;
 	}
-	log_errs(&e, ZG_LOG_WARN); /* warnings */
-	cfg_errs_free(&e);
+	log_errs(e, ZG_LOG_WARN); /* warnings */
 
 	/* Commit: from here on the new configuration is the one in force. */
 	if (m->pidfile_arg == NULL && strcmp(nc->pidfile, d->conf->pidfile) != 0)
@@ -230,6 +234,21 @@ do_reload(struct mainctx *m)
 	d->reloads_ok++;
 	log_info("reload of %s complete: %d plugins", m->conf_file,
 		 d->nplugins);
+	return 0;
+}
+
+/* The admin socket's `reload': the SIGHUP path, refused while draining. */
+static int
+admin_reload(void *arg, const char *why, struct cfg_errs *e)
+{
+	struct mainctx *m = arg;
+
+	if (m->d.draining) {
+		cfg_err_at(e, m->conf_file, 0,
+			   "zonegated is shutting down: not reloading");
+		return -1;
+	}
+	return do_reload(m, why, e);
 }
 
 static void
@@ -294,8 +313,13 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch (sig) {
 	case SIGHUP:
-		if (!m->d.draining)
-			do_reload(m);
+		if (!m->d.draining) {
+			struct cfg_errs e;
+
+			cfg_errs_init(&e);
+			do_reload(m, "SIGHUP", &e);
+			cfg_errs_free(&e);
+		}
 		break;
 	case SIGTERM:
 		begin_shutdown(m, "SIGTERM");
@@ -316,7 +340,7 @@ daemonize(int *ready_fd)
 {
 	int p[2], devnull;
 	pid_t pid;
-	char c;
+	char c = 0; /* stays 0 when the child dies before writing */
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
@@ -465,6 +489,17 @@ main(int argc, char **argv)
 		log_errx("cannot install signal events");
 		return 1;
 	}
+	/* After the pidfile lock: a stale socket may be removed only now. */
+	m.admin = admin_new(&m.d, m.conf_file, admin_reload, &m, err,
+			    sizeof(err));
+	if (m.admin == NULL && m.d.conf->admin_explicit) {
+		log_errx("%s", err);
+		m.exit_code = 1;
+		goto out;
+	}
+	if (m.admin == NULL)
+		log_warnx("%s: running without an admin socket (configure admin.socket)",
+			  err);
 	for (i = 0; i < m.d.nplugins; i++) {
 		if (plugin_start(m.d.plugins[i], &m.d.conf->plugins[i]) < 0) {
 			log_errx("plugin %s failed to start: zonegated stops (fail closed)",
@@ -489,6 +524,7 @@ out:
 	for (i = m.d.nplugins - 1; i >= 0; i--)
 		plugin_unload(m.d.plugins[i]);
 	free(m.d.plugins);
+	admin_free(m.admin);
 	if (m.ev_drain)
 		event_free(m.ev_drain);
 	event_free(m.ev_hup);

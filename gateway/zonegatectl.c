@@ -1,7 +1,14 @@
 /*
- * zonegatectl: ask a zonegate configuration questions, offline.
+ * zonegatectl: ask a zonegate configuration questions, offline, and steer
+ * a running zonegated through its admin socket.
  *
  *   zonegatectl [-c FILE] [--json] explain IDENTITY TARGET OPERATION...
+ *   zonegatectl [--socket PATH | -c FILE] [--json]
+ *               status | quarantine ID | release ID | quarantined | reload
+ *
+ * The admin commands send one JSON request line and print the daemon's
+ * answer: as it came with --json, else as "key: value" lines.  Exit
+ * status: 0 done, 1 the daemon refused or failed, 2 usage or no daemon.
  *
  * OPERATION is one of
  *   modbus read-coils|read-discrete|read-holding|read-input ADDR QTY
@@ -25,10 +32,15 @@
 #include "config.h"
 #endif
 
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "gateway/conf.h"
 #include "gateway/log.h"
@@ -40,7 +52,10 @@ usage(FILE *out)
 {
 	fprintf(out,
 		"usage: zonegatectl [-c FILE] [--json] explain IDENTITY TARGET OPERATION...\n"
+		"       zonegatectl [--socket PATH | -c FILE] [--json] COMMAND\n"
 		"       zonegatectl -V | -h\n"
+		"commands (to a running zonegated, default socket %s):\n"
+		"  status | quarantine IDENTITY | release IDENTITY | quarantined | reload\n"
 		"operations:\n"
 		"  modbus read-coils|read-discrete|read-holding|read-input ADDR QTY\n"
 		"  modbus write-coil ADDR 0|1\n"
@@ -52,7 +67,9 @@ usage(FILE *out)
 		"  http METHOD PATH\n"
 		"options: --unit N (1), --role ROLE, --client-id ID,\n"
 		"         --assurance certificate|address (certificate)\n"
-		"exit status: 0 allowed, 1 denied, 2 error\n");
+		"exit status: explain 0 allowed, 1 denied; commands 0 done,\n"
+		"  1 refused or failed; 2 usage error or no daemon\n",
+		CONF_DEFAULT_ADMIN_SOCKET);
 }
 
 static int
@@ -202,6 +219,377 @@ modbus_pdu(int argc, char **argv, uint8_t *pdu, size_t *len)
 	return -1;
 }
 
+/* ------------------------------------------------------------------ */
+/* The admin socket client                                             */
+
+#define CTL_ANSWER_MAX (1024 * 1024) /* longest answer line accepted */
+#define CTL_TIMEOUT_MS 60000         /* a reload may take a while */
+
+/*
+ * Send one request line to the admin socket at path and read one answer
+ * line into a new string (*answer, without the newline).  Refuses an
+ * answer over CTL_ANSWER_MAX and a daemon silent for CTL_TIMEOUT_MS.
+ * Returns 0, or 2 (the exit status) after saying why on stderr.
+ */
+static int
+admin_call(const char *path, const char *req, char **answer)
+{
+	struct sockaddr_un sun;
+	struct pollfd pfd;
+	size_t len = 0, off = 0, rl = strlen(req);
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "zonegatectl: socket path too long: %s\n", path);
+		return 2;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr,
+			"zonegatectl: cannot connect to %s: %s: is zonegated running? (--socket to choose another path)\n",
+			path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 2;
+	}
+	while (off < rl) {
+		n = send(fd, req + off, rl - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "zonegatectl: %s: %s\n", path, strerror(errno));
+			close(fd);
+			return 2;
+		}
+		off += (size_t)n;
+	}
+	buf = malloc(CTL_ANSWER_MAX + 1);
+	if (buf == NULL) {
+		close(fd);
+		return 2;
+	}
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		n = poll(&pfd, 1, CTL_TIMEOUT_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0) {
+			fprintf(stderr, "zonegatectl: %s: no answer in %d s\n", path,
+				CTL_TIMEOUT_MS / 1000);
+			break;
+		}
+		n = read(fd, buf + len, CTL_ANSWER_MAX - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "zonegatectl: %s: connection closed without an answer\n",
+				path);
+			break;
+		}
+		len += (size_t)n;
+		if (memchr(buf + len - (size_t)n, '\n', (size_t)n) != NULL) {
+			buf[len] = '\0';
+			*strchr(buf, '\n') = '\0';
+			close(fd);
+			*answer = buf;
+			return 0;
+		}
+		if (len == CTL_ANSWER_MAX) {
+			fprintf(stderr, "zonegatectl: %s: answer too long\n", path);
+			break;
+		}
+	}
+	free(buf);
+	close(fd);
+	return 2;
+}
+
+/*
+ * A small reader for the daemon's answers, for human output only: a
+ * value is printed compactly (strings unquoted, object members' values
+ * separated by spaces, array elements by ", ").  Depth is bounded.
+ */
+struct jw {
+	const char *p;
+};
+
+static void
+jw_ws(struct jw *w)
+{
+	while (*w->p == ' ' || *w->p == '\t' || *w->p == '\r' || *w->p == '\n')
+		w->p++;
+}
+
+static void
+jw_put(FILE *out, int c)
+{
+	if (out != NULL)
+		fputc(c, out);
+}
+
+/* A string's content to out (NULL: skip it). */
+static int
+jw_string(struct jw *w, FILE *out)
+{
+	if (*w->p != '"')
+		return -1;
+	for (w->p++; *w->p != '"'; w->p++) {
+		if (*w->p == '\0')
+			return -1;
+		if (*w->p == '\\') {
+			w->p++;
+			switch (*w->p) {
+			case 'n': jw_put(out, ' '); break;
+			case 't': jw_put(out, ' '); break;
+			case 'u':
+				if (strnlen(w->p, 5) < 5)
+					return -1;
+				jw_put(out, '?');
+				w->p += 4;
+				break;
+			case '\0': return -1;
+			default: jw_put(out, *w->p); break;
+			}
+		} else {
+			jw_put(out, *w->p);
+		}
+	}
+	w->p++;
+	return 0;
+}
+
+static int
+jw_value(struct jw *w, FILE *out, int depth)
+{
+	bool first = true;
+	char close;
+
+	jw_ws(w);
+	if (depth > 8)
+		return -1;
+	if (*w->p == '"')
+		return jw_string(w, out);
+	if (*w->p == '{' || *w->p == '[') {
+		close = *w->p == '{' ? '}' : ']';
+		for (w->p++;; first = false) {
+			jw_ws(w);
+			if (*w->p == close) {
+				w->p++;
+				return 0;
+			}
+			if (!first) {
+				if (*w->p != ',')
+					return -1;
+				w->p++;
+				fputs(close == '}' ? " " : ", ", out);
+			}
+			if (close == '}') {
+				jw_ws(w);
+				if (jw_string(w, NULL) < 0)
+					return -1;
+				jw_ws(w);
+				if (*w->p != ':')
+					return -1;
+				w->p++;
+			}
+			if (jw_value(w, out, depth + 1) < 0)
+				return -1;
+		}
+	}
+	if (*w->p == '\0' || strchr(",}]", *w->p) != NULL)
+		return -1;
+	while (*w->p != '\0' && strchr(",}] \t\r\n", *w->p) == NULL)
+		fputc(*w->p++, out);
+	return 0;
+}
+
+/*
+ * Print an answer object as "key: value" lines; arrays one element per
+ * line.  "ok" and "error" decide where it goes: a refusal goes to
+ * stderr.  Returns the exit status (0 ok, 1 refused/failed, 2 garbled).
+ */
+static int
+print_answer(const char *answer)
+{
+	struct jw w = { answer };
+	char *text = NULL, key[128];
+	size_t tlen = 0, k;
+	FILE *t = open_memstream(&text, &tlen);
+	bool ok = false, first = true;
+	char err[1024] = "";
+
+	if (t == NULL)
+		return 2;
+	jw_ws(&w);
+	if (*w.p != '{')
+		goto bad;
+	for (w.p++;; first = false) {
+		FILE *kf;
+
+		jw_ws(&w);
+		if (*w.p == '}')
+			break;
+		if (!first) {
+			if (*w.p != ',')
+				goto bad;
+			w.p++;
+			jw_ws(&w);
+		}
+		kf = fmemopen(key, sizeof(key), "w");
+		if (kf == NULL || jw_string(&w, kf) < 0) {
+			if (kf)
+				fclose(kf);
+			goto bad;
+		}
+		fclose(kf);
+		key[sizeof(key) - 1] = '\0';
+		jw_ws(&w);
+		if (*w.p != ':')
+			goto bad;
+		w.p++;
+		jw_ws(&w);
+		if (strcmp(key, "ok") == 0) {
+			ok = strncmp(w.p, "true", 4) == 0;
+			if (ok)
+				w.p += 4;
+			else if (strncmp(w.p, "false", 5) == 0)
+				w.p += 5;
+			else
+				goto bad;
+			continue;
+		}
+		if (strcmp(key, "error") == 0) {
+			FILE *ef = fmemopen(err, sizeof(err), "w");
+
+			if (ef == NULL || jw_string(&w, ef) < 0) {
+				if (ef)
+					fclose(ef);
+				goto bad;
+			}
+			fclose(ef);
+			err[sizeof(err) - 1] = '\0';
+			continue;
+		}
+		for (k = 0; key[k] != '\0'; k++)
+			if (key[k] == '_')
+				key[k] = ' ';
+		fprintf(t, "%s:", key);
+		if (*w.p == '[') {
+			bool firstel = true;
+
+			for (w.p++;; firstel = false) {
+				jw_ws(&w);
+				if (*w.p == ']') {
+					w.p++;
+					break;
+				}
+				if (!firstel) {
+					if (*w.p != ',')
+						goto bad;
+					w.p++;
+				}
+				fputs("\n  ", t);
+				if (jw_value(&w, t, 1) < 0)
+					goto bad;
+			}
+			fputs(firstel ? " (none)\n" : "\n", t);
+		} else {
+			fputc(' ', t);
+			if (jw_value(&w, t, 0) < 0)
+				goto bad;
+			fputc('\n', t);
+		}
+	}
+	fclose(t);
+	if (ok) {
+		fputs(text, stdout);
+	} else {
+		fprintf(stderr, "zonegatectl: %s\n", err[0] ? err : "failed");
+		fputs(text, stderr);
+	}
+	free(text);
+	return ok ? 0 : 1;
+bad:
+	fclose(t);
+	free(text);
+	fprintf(stderr, "zonegatectl: cannot read the daemon's answer: %s\n",
+		answer);
+	return 2;
+}
+
+/*
+ * Run an admin command (argv[0] and its arguments).  The socket is
+ * `sock', else admin.socket of config file `file' when one was named,
+ * else the compiled-in default.
+ */
+static int
+admin_command(int argc, char **argv, const char *sock, const char *file,
+	      bool json)
+{
+	static const struct {
+		const char *name;
+		int nargs;
+	} cmds[] = { { "status", 0 }, { "quarantine", 1 }, { "release", 1 },
+		     { "quarantined", 0 }, { "reload", 0 } };
+	char req[1024], id[600], *answer = NULL, *path = NULL;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[0], cmds[i].name) == 0)
+			break;
+	if (i == sizeof(cmds) / sizeof(cmds[0]) || argc != 1 + cmds[i].nargs) {
+		usage(stderr);
+		return 2;
+	}
+	if (sock == NULL && file != NULL) {
+		struct cfg_errs e;
+		struct zg_conf *c;
+
+		cfg_errs_init(&e);
+		c = conf_load(file, &e);
+		cfg_errs_print(&e, stderr);
+		cfg_errs_free(&e);
+		if (c == NULL) {
+			fprintf(stderr, "zonegatectl: %s: configuration not usable (use --socket)\n",
+				file);
+			return 2;
+		}
+		path = strdup(c->admin_socket);
+		conf_free(c);
+		if (path == NULL)
+			return 2;
+		sock = path;
+	}
+	if (sock == NULL)
+		sock = CONF_DEFAULT_ADMIN_SOCKET;
+	if (cmds[i].nargs == 1) {
+		json_escape(id, sizeof(id), argv[1]);
+		snprintf(req, sizeof(req), "{\"cmd\":\"%s\",\"identity\":\"%s\"}\n",
+			 cmds[i].name, id);
+	} else {
+		snprintf(req, sizeof(req), "{\"cmd\":\"%s\"}\n", cmds[i].name);
+	}
+	rc = admin_call(sock, req, &answer);
+	free(path);
+	if (rc != 0)
+		return rc;
+	if (json) {
+		printf("%s\n", answer);
+		rc = strstr(answer, "\"ok\":true") == answer + 1 ? 0 : 1;
+	} else {
+		rc = print_answer(answer);
+	}
+	free(answer);
+	return rc;
+}
+
 static void
 print_verdict(const struct zg_op *op, const struct zg_verdict *v,
 	      const char *what, bool json)
@@ -247,6 +635,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 'S' },
 		{ "unit", required_argument, NULL, 'u' },
 		{ "role", required_argument, NULL, 'r' },
 		{ "client-id", required_argument, NULL, 'C' },
@@ -256,6 +645,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = CONF_DEFAULT_FILE, *role = NULL, *client_id = NULL;
+	const char *sock = NULL, *file_arg = NULL;
 	bool json = false;
 	long unit = 1;
 	int assurance = ZG_ASSURANCE_CERT, opt, rc = 2;
@@ -270,7 +660,10 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:jVh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			file = optarg;
+			file = file_arg = optarg;
+			break;
+		case 'S':
+			sock = optarg;
 			break;
 		case 'j':
 			json = true;
@@ -308,6 +701,8 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc >= 1 && strcmp(argv[0], "explain") != 0)
+		return admin_command(argc, argv, sock, file_arg, json);
 	if (argc < 5 || strcmp(argv[0], "explain") != 0) {
 		usage(stderr);
 		return 2;
