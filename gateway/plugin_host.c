@@ -38,6 +38,8 @@
 struct zg_listener {
 	struct zg_host *h;
 	struct evconnlistener *lev;
+	struct event *resume;       /* re-enables accepting after EMFILE */
+	unsigned long refused;      /* accept failures in this episode */
 	zg_accept_cb cb;
 	void *arg;
 	char addr[NETADDR_STRLEN];
@@ -213,19 +215,51 @@ listener_accept(struct evconnlistener *lev, evutil_socket_t fd,
 }
 
 static void
+listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct zg_listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->lev == NULL)
+		return;
+	log_msg(ZG_LOG_INFO, l->h->name, NULL,
+		"listener %s: accepting again (%lu connections could not be accepted)",
+		l->addr, l->refused);
+	l->refused = 0;
+	evconnlistener_enable(l->lev);
+}
+
+/*
+ * accept() failed.  Out of descriptors (EMFILE/ENFILE, or no memory), the
+ * pending connection stays in the backlog and the listener is readable
+ * again at once: without a pause the loop spins at 100% CPU and logs a
+ * line per turn.  So stop accepting for a second, say so once, and try
+ * again; sessions already open keep being served meanwhile.
+ */
+static void
 listener_error(struct evconnlistener *lev, void *arg)
 {
 	struct zg_listener *l = arg;
 	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 1, 0 };
 
-	/*
-	 * EMFILE/ENFILE: accept keeps failing while we are out of
-	 * descriptors.  libevent retries on the next readiness; log it
-	 * once per event rather than spinning silently.
-	 */
-	(void)lev;
-	log_msg(ZG_LOG_WARN, l->h->name, NULL, "listener %s: accept: %s",
-		l->addr, evutil_socket_error_to_string(err));
+	l->refused++;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_msg(ZG_LOG_WARN, l->h->name, NULL, "listener %s: accept: %s",
+			l->addr, evutil_socket_error_to_string(err));
+		return;
+	}
+	evconnlistener_disable(lev);
+	if (l->resume == NULL)
+		l->resume = evtimer_new(l->h->d->base, listener_resume, l);
+	if (l->resume != NULL)
+		evtimer_add(l->resume, &tv);
+	if (l->refused == 1)
+		log_msg(ZG_LOG_WARN, l->h->name, NULL,
+			"listener %s: accept: %s: not accepting for 1s "
+			"(raise the descriptor limit or lower the session limits)",
+			l->addr, evutil_socket_error_to_string(err));
 }
 
 static struct zg_listener *
@@ -290,6 +324,8 @@ api_listener_free(struct zg_listener *l)
 	}
 	if (l->lev != NULL)
 		evconnlistener_free(l->lev);
+	if (l->resume != NULL)
+		event_free(l->resume);
 	free(l);
 }
 
@@ -707,6 +743,8 @@ plugin_stop_listening(struct zg_host *h)
 			evconnlistener_free(l->lev);
 			l->lev = NULL;
 		}
+		if (l->resume != NULL)
+			evtimer_del(l->resume);
 	}
 }
 

@@ -10,6 +10,9 @@
  * a deadline that covers queueing and the device's answer, after which the
  * client gets exception 0x0B.  A dead device is reconnected with
  * exponential backoff and never delays traffic to other devices.
+ *
+ * A serial device (serial = { ... }) has no connections: its requests go
+ * to the worker of its serial line (rtu.c), with the same deadline.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -47,6 +50,8 @@ tv_of(double s)
 void
 mb_pending_free(struct mb_pending *p)
 {
+	if (p->job != NULL)
+		rtu_pending_detach(p); /* a serial job must not keep p */
 	if (p->timer != NULL)
 		event_free(p->timer);
 	free(p);
@@ -114,6 +119,10 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (d->line != NULL) {
+		rtu_pending_timeout(p);
+		return;
+	}
 	d->timeouts++;
 	mb_describe(&p->req, desc, sizeof(desc));
 	if (c != NULL) {
@@ -395,6 +404,8 @@ mb_device_submit(struct mb_device *d, struct mb_pending *p)
 	if (p->timer == NULL)
 		return -1;
 	evtimer_add(p->timer, tv);
+	if (d->line != NULL)
+		return rtu_submit(d, p);
 	p->next = NULL;
 	if (d->qtail != NULL)
 		d->qtail->next = p;
@@ -411,9 +422,6 @@ mb_device_start(struct mb_device *d)
 {
 	int i;
 
-	d->conns = calloc((size_t)d->nconns, sizeof(*d->conns));
-	if (d->conns == NULL)
-		return -1;
 	/*
 	 * Every request of a device has the same timeout: a libevent common
 	 * timeout keeps them in a queue (O(1) add) instead of the heap.
@@ -425,6 +433,11 @@ mb_device_start(struct mb_device *d)
 
 		d->timeout_tv = ct ? *ct : tv;
 	}
+	if (d->serial.path[0] != '\0')
+		return rtu_device_start(d);
+	d->conns = calloc((size_t)d->nconns, sizeof(*d->conns));
+	if (d->conns == NULL)
+		return -1;
 	for (i = 0; i < d->nconns; i++) {
 		struct mb_conn *c = &d->conns[i];
 
@@ -445,6 +458,10 @@ mb_device_stop(struct mb_device *d)
 {
 	int i;
 
+	if (d->serial.path[0] != '\0') {
+		rtu_device_stop(d);
+		return;
+	}
 	while (d->qhead != NULL) {
 		struct mb_pending *p = d->qhead;
 

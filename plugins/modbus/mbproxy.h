@@ -7,7 +7,9 @@
  *
  * modbus.c reads the plugin's configuration into the structs below;
  * proxy.c runs client sessions; device.c runs the shared connections to
- * each device.  Everything runs on the host's event loop.
+ * each device; rtu.c runs serial (RTU) lines.  Everything runs on the
+ * host's event loop, except the blocking serial I/O of rtu.c, which has a
+ * worker thread per line that sees nothing of these structs.
  */
 #ifndef ZG_MBPROXY_H
 #define ZG_MBPROXY_H
@@ -22,6 +24,7 @@
 
 #include "plugins/modbus/mbap.h"
 #include "plugins/modbus/pdu.h"
+#include "plugins/modbus/rtu.h"
 
 struct bufferevent;
 struct event;
@@ -57,7 +60,9 @@ struct mb_device {
 
 	struct mb_conn *conns;        /* [nconns] */
 	struct mb_pending *qhead, *qtail; /* waiting for a connection */
-	int qlen;
+	int qlen;                     /* serial: queued or on the line */
+	struct mb_serial serial;      /* serial device: path != "" (rtu.c) */
+	struct mb_line *line;         /* serial device: its shared line */
 	uint16_t next_tid;
 	uint64_t forwarded, timeouts, bad_responses, unsolicited;
 };
@@ -88,6 +93,7 @@ struct mb_pending {
 	struct timespec t_start;
 	struct mb_pending *next;      /* queue / sent list */
 	struct mb_pending *snext;     /* session's list */
+	struct rtu_job *job;          /* serial: its job on the line, or NULL */
 };
 
 /* A routing entry of a listener: units lo..hi go to dev. */
@@ -109,6 +115,7 @@ struct mb_listener {
 	double burst;
 	double idle_timeout;          /* seconds, 0 = none */
 	double frame_timeout;         /* half-open frame, seconds */
+	int max_denials;              /* per second and session, 0 = no limit */
 	struct zg_tls_ctx *tls;       /* Modbus/TCP Security, or NULL */
 	struct mb_listener *next;
 };
@@ -118,6 +125,7 @@ struct mb_ident {
 	char identity[MB_ID_MAX];
 	int sessions;
 	int outstanding;
+	int waiting;                  /* sessions paused at max_outstanding */
 	double tokens;
 	struct timespec last;
 	struct mb_ident *next;
@@ -140,6 +148,11 @@ struct mb_session {
 	struct event *idle_timer;
 	struct mb_pending *pending;   /* outstanding requests */
 	int outstanding;
+	time_t denial_sec;            /* denial counting window (monotonic s) */
+	int denials;
+	bool read_paused;             /* client does not read its answers */
+	bool wait_outstanding;        /* identity at max_outstanding */
+	struct event *resume_ev;      /* deferred resume of reading */
 	bool closing;
 	struct mb_session *next;
 };

@@ -36,12 +36,12 @@
 #define MB_MAX_ROUTES 256
 
 static const char *const top_keys[] = { "devices", "listeners", NULL };
-static const char *const dev_keys[] = { "identity", "address", "unit",
-	"connections", "max_inflight", "queue", "request_timeout",
+static const char *const dev_keys[] = { "identity", "address", "serial",
+	"unit", "connections", "max_inflight", "queue", "request_timeout",
 	"connect_timeout", "reconnect_min", "reconnect_max", NULL };
 static const char *const lst_keys[] = { "listen", "device", "routes", "deny",
 	"max_connections_per_source", "max_outstanding", "rate", "burst",
-	"idle_timeout", "frame_timeout", "tls", NULL };
+	"idle_timeout", "frame_timeout", "tls", "max_denials", NULL };
 static const char *const route_keys[] = { "units", "unit", "device", NULL };
 static const char *const deny_names[] = { "exception", "exception-02",
 					  "exception-0b", "close", NULL };
@@ -186,9 +186,23 @@ read_devices(const struct zg_host_api *api, struct zg_host *h,
 			rc = -1;
 			continue;
 		}
-		if (addr == NULL || parse_addr(addr, &d->addr, &d->addrlen) < 0) {
+		if (api->cfg_child(c, "serial") != NULL) {
+			/* A unit on a Modbus RTU serial line (rtu.c). */
+			if (addr != NULL) {
+				api->cfg_error(h, c, "serial",
+					       "a device has exactly one of address = \"ip:port\" or serial = { ... }");
+				rc = -1;
+				continue;
+			}
+			if (rtu_config_read(api, h, c, st, d, id, (int)unit) < 0) {
+				rc = -1;
+				continue;
+			}
+		} else if (addr == NULL ||
+			   parse_addr(addr, &d->addr, &d->addrlen) < 0) {
 			api->cfg_error(h, c, "address",
-				       "required: numeric \"ip:port\" or \"[ipv6]:port\" of the device");
+				       "required: numeric \"ip:port\" or \"[ipv6]:port\" of the device "
+				       "(or serial = { device = \"/dev/ttyUSB0\"; ... } for Modbus RTU)");
 			rc = -1;
 			continue;
 		}
@@ -200,7 +214,8 @@ read_devices(const struct zg_host_api *api, struct zg_host *h,
 		}
 		d->st = st;
 		snprintf(d->identity, sizeof(d->identity), "%s", id);
-		snprintf(d->addr_str, sizeof(d->addr_str), "%s", addr);
+		if (addr != NULL) /* serial: the port, set by rtu_config_read */
+			snprintf(d->addr_str, sizeof(d->addr_str), "%s", addr);
 		d->unit = (int)unit;
 		d->nconns = (int)conns;
 		d->max_inflight = (int)infl;
@@ -318,7 +333,7 @@ read_listeners(const struct zg_host_api *api, struct zg_host *h,
 		struct sockaddr_storage ss;
 		socklen_t sl;
 		const char *addr, *deny;
-		long long mcs, mo;
+		long long mcs, mo, md;
 		double rate, burst, idle, ft;
 		int r = 0, k;
 
@@ -331,6 +346,7 @@ read_listeners(const struct zg_host_api *api, struct zg_host *h,
 		r |= api->cfg_double(h, c, "burst", 0.0, 0.0, 1e6, &burst);
 		r |= api->cfg_double(h, c, "idle_timeout", 300.0, 0.0, 86400.0, &idle);
 		r |= api->cfg_double(h, c, "frame_timeout", 5.0, 0.0, 3600.0, &ft);
+		r |= api->cfg_int(h, c, "max_denials", 20, 0, 100000, &md);
 		if (r != 0) {
 			rc = -1;
 			continue;
@@ -363,6 +379,7 @@ read_listeners(const struct zg_host_api *api, struct zg_host *h,
 		l->burst = burst > 0 ? burst : (rate > 0 ? rate : 1.0);
 		l->idle_timeout = idle;
 		l->frame_timeout = ft;
+		l->max_denials = (int)md;
 		l->next = st->listeners;
 		st->listeners = l;
 		if (read_routes(api, h, c, st, l) < 0)
@@ -493,7 +510,8 @@ same_device(const struct mb_device *a, const struct mb_device *b)
 	       a->request_timeout == b->request_timeout &&
 	       a->connect_timeout == b->connect_timeout &&
 	       a->backoff_min == b->backoff_min &&
-	       a->backoff_max == b->backoff_max;
+	       a->backoff_max == b->backoff_max &&
+	       rtu_serial_same(&a->serial, &b->serial);
 }
 
 static bool
@@ -507,7 +525,8 @@ same_listener(const struct mb_listener *a, const struct mb_listener *b)
 	    a->max_conns_per_source != b->max_conns_per_source ||
 	    a->max_outstanding != b->max_outstanding || a->rate != b->rate ||
 	    a->burst != b->burst || a->idle_timeout != b->idle_timeout ||
-	    a->frame_timeout != b->frame_timeout)
+	    a->frame_timeout != b->frame_timeout ||
+	    a->max_denials != b->max_denials)
 		return false;
 	for (i = 0; i < a->nroutes; i++)
 		if (a->routes[i].lo != b->routes[i].lo ||

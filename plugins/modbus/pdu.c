@@ -923,7 +923,15 @@ mb_request_op(const struct mb_request *req, struct zg_modbus_op *m)
 		m->nvalues = req->wqty;
 		break;
 	case MB_FC_READ_FIFO:
-		add_span(m, ZG_MB_HOLDING, ZG_MB_READ, req->addr, 1);
+		/*
+		 * The answer carries the FIFO count and up to 31 queued values
+		 * behind the pointer register: decide it as a read of the 32
+		 * registers from the pointer on (fewer at the top of the table).
+		 */
+		add_span(m, ZG_MB_HOLDING, ZG_MB_READ, req->addr,
+			 (uint16_t)(65536 - req->addr < MB_FIFO_MAX + 1
+					    ? 65536 - req->addr
+					    : MB_FIFO_MAX + 1));
 		break;
 	default:
 		break;

@@ -193,7 +193,8 @@ enum mb_result mb_parse_request(const uint8_t *pdu, size_t len, uint8_t unit,
  * and the register values a write would store (FC 6, 16, 23; borrowed
  * from req->regs).  FC 23 gives a READ and a WRITE span of holding
  * registers, FC 22 a WRITE of one holding register, FC 24 a READ of the
- * FIFO pointer register.
+ * 32 registers from the FIFO pointer on (its answer carries up to 31
+ * queued values besides the count).
  */
 void mb_request_op(const struct mb_request *req, struct zg_modbus_op *mop);
 

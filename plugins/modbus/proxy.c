@@ -31,6 +31,12 @@
 
 /* Input kept per session before the client is pushed back: 16 frames. */
 #define MB_INPUT_HIGHWATER (16 * MBAP_ADU_MAX)
+/*
+ * Answers queued for a client that does not read: past this much the
+ * session stops reading requests (the client's own sends then block);
+ * reading resumes once a quarter of it has drained.
+ */
+#define MB_OUTPUT_HIGHWATER (64 * 1024)
 
 void
 mb_event(struct mb_state *st, const char *kind, int sev,
@@ -177,6 +183,109 @@ reply(struct mb_session *s, uint16_t tid, uint8_t unit, const uint8_t *pdu,
 		bufferevent_write(s->bev, adu, MBAP_HEADER_LEN + len);
 	else
 		fast_write(s->bev, adu, MBAP_HEADER_LEN + len);
+	if (!s->read_paused &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) >
+		    MB_OUTPUT_HIGHWATER) {
+		bufferevent_disable(s->bev, EV_READ);
+		s->read_paused = true;
+		/* A partial frame left unread is our doing now, not a
+		 * slow client's: the half-open clock restarts on resume. */
+		evtimer_del(s->frame_timer);
+	}
+}
+
+/* Output drained to the low watermark: take requests again. */
+static void
+session_write(struct bufferevent *bev, void *arg)
+{
+	struct mb_session *s = arg;
+
+	if (s->read_paused && !s->closing &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) <=
+		    MB_OUTPUT_HIGHWATER / 4) {
+		s->read_paused = false;
+		if (!s->wait_outstanding)
+			bufferevent_enable(bev, EV_READ);
+	}
+}
+
+/*
+ * Flow control: the identity has max_outstanding requests in flight.
+ * Requests already read stay in the input buffer, unparsed, and the
+ * session stops reading; TCP pushes back on the client.  No busy answer,
+ * no event: a pipelining master is simply made to wait.
+ */
+static void
+pause_for_outstanding(struct mb_session *s)
+{
+	if (s->wait_outstanding)
+		return;
+	s->wait_outstanding = true;
+	s->ident->waiting++;
+	bufferevent_disable(s->bev, EV_READ);
+	evtimer_del(s->frame_timer);
+}
+
+/*
+ * An answer completed for identity id: sessions of id that wait for room
+ * are resumed on a fresh turn of the loop (never from inside the device
+ * callback that completed the answer).
+ */
+static void
+resume_waiting(struct mb_state *st, struct mb_ident *id)
+{
+	struct mb_session *o;
+	struct timeval now = { 0, 0 };
+
+	for (o = st->sessions; o != NULL && id->waiting > 0; o = o->next) {
+		if (o->ident != id || !o->wait_outstanding)
+			continue;
+		o->wait_outstanding = false;
+		id->waiting--;
+		if (!o->read_paused && !o->closing)
+			bufferevent_enable(o->bev, EV_READ);
+		evtimer_add(o->resume_ev, &now);
+	}
+}
+
+static void session_read(struct bufferevent *bev, void *arg);
+
+static void
+session_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct mb_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	/* Frames read before the pause are still buffered. */
+	if (!s->wait_outstanding && !s->closing)
+		session_read(s->bev, s);
+}
+
+/*
+ * Count a denial.  A client denied more than max_denials times within one
+ * second is not an operator mistake but a probe or a flood (each denial is
+ * an event and a log line): the session is closed.  Returns -1 then.
+ */
+static int
+count_denial(struct mb_session *s)
+{
+	struct timespec now;
+
+	if (s->lst->max_denials <= 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec != s->denial_sec) {
+		s->denial_sec = now.tv_sec;
+		s->denials = 0;
+	}
+	if (++s->denials <= s->lst->max_denials)
+		return 0;
+	mb_event(s->st, "modbus.denial_flood", ZG_SEV_HIGH, s, NULL, NULL,
+		 "more than %d denied requests within one second: closed",
+		 s->lst->max_denials);
+	mb_session_close(s, "denial flood");
+	return -1;
 }
 
 static void
@@ -214,6 +323,9 @@ mb_complete(struct mb_pending *p, const uint8_t *pdu, size_t len)
 		session_unlink_pending(s, p);
 		if (pdu != NULL && len > 0)
 			reply(s, p->client_tid, p->client_unit, pdu, len);
+		if (s->ident != NULL && s->ident->waiting > 0 &&
+		    s->ident->outstanding < s->lst->max_outstanding)
+			resume_waiting(s->st, s->ident);
 	}
 	mb_pending_free(p);
 }
@@ -260,6 +372,10 @@ mb_session_close(struct mb_session *s, const char *why)
 		event_free(s->frame_timer);
 	if (s->idle_timer != NULL)
 		event_free(s->idle_timer);
+	if (s->resume_ev != NULL)
+		event_free(s->resume_ev);
+	if (s->wait_outstanding && s->ident != NULL)
+		s->ident->waiting--;
 	if (s->tls != NULL)
 		st->api->tls_close(s->tls); /* flush, close_notify, frees bev */
 	else if (s->bev != NULL)
@@ -326,7 +442,7 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 			 p->req.why ? p->req.why : mb_result_str(res));
 		reply_exception(s, f->tid, f->unit, p->req.fc, (uint8_t)res);
 		free(p);
-		return 0;
+		return count_denial(s);
 	}
 	r = route_for(l, f->unit);
 	if (r == NULL) {
@@ -337,7 +453,7 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 		reply_exception(s, f->tid, f->unit, p->req.fc,
 				MB_EX_GATEWAY_PATH_UNAVAILABLE);
 		free(p);
-		return 0;
+		return count_denial(s);
 	}
 
 	op.identity = s->identity[0] ? s->identity : NULL;
@@ -361,16 +477,23 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 		case MB_DENY_EX02:
 			reply_exception(s, f->tid, f->unit, f->pdu[0],
 					MB_EX_ILLEGAL_DATA_ADDRESS);
-			return 0;
+			break;
 		case MB_DENY_EX0B:
 			reply_exception(s, f->tid, f->unit, f->pdu[0],
 					MB_EX_GATEWAY_TARGET_NO_RESPONSE);
-			return 0;
+			break;
 		default:
 			reply_exception(s, f->tid, f->unit, f->pdu[0],
 					MB_EX_ILLEGAL_FUNCTION);
-			return 0;
+			break;
 		}
+		return count_denial(s);
+	}
+	/* Only allowed requests keep a session from idling out. */
+	if (l->idle_timeout > 0) {
+		struct timeval tv = tv_of(l->idle_timeout);
+
+		evtimer_add(s->idle_timer, &tv);
 	}
 	if (v.shadow && mb_describe(&p->req, desc, sizeof(desc)) >= 0)
 		mb_event(st, "modbus.shadow", ZG_SEV_INFO, s, r->dev->identity,
@@ -386,7 +509,7 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 		reply_exception(s, f->tid, f->unit, p->req.fc,
 				MB_EX_SERVER_DEVICE_BUSY);
 		free(p);
-		return 0;
+		return count_denial(s);
 	}
 	if (s->ident != NULL && !ident_take_token(s->ident, l->rate, l->burst)) {
 		mb_describe(&p->req, desc, sizeof(desc));
@@ -397,7 +520,7 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 		reply_exception(s, f->tid, f->unit, p->req.fc,
 				MB_EX_SERVER_DEVICE_BUSY);
 		free(p);
-		return 0;
+		return count_denial(s);
 	}
 
 	p->sess = s;
@@ -460,11 +583,20 @@ session_read(struct bufferevent *bev, void *arg)
 
 	while ((len = evbuffer_get_length(in)) > 0) {
 		size_t want = len < MBAP_ADU_MAX ? len : MBAP_ADU_MAX;
-		const uint8_t *data = evbuffer_pullup(in, (ssize_t)want);
+		const uint8_t *data;
 		uint8_t copy[MBAP_ADU_MAX];
 		struct mbap_frame f;
-		enum mbap_status rc = mbap_frame(data, want, &f);
+		enum mbap_status rc;
 
+		if (s->wait_outstanding)
+			return;
+		if (s->ident != NULL &&
+		    s->ident->outstanding >= s->lst->max_outstanding) {
+			pause_for_outstanding(s);
+			return;
+		}
+		data = evbuffer_pullup(in, (ssize_t)want);
+		rc = mbap_frame(data, want, &f);
 		if (rc == MBAP_NEED_MORE)
 			break;
 		if (rc != MBAP_OK) {
@@ -483,17 +615,19 @@ session_read(struct bufferevent *bev, void *arg)
 		if (handle_request(s, &f) < 0)
 			return;
 	}
-	if (evbuffer_get_length(in) > 0) {
-		if (!evtimer_pending(s->frame_timer, NULL) && s->lst->frame_timeout > 0) {
+	/*
+	 * A partial frame is left: it must be completed within frame_timeout
+	 * of the last complete frame (or of its first byte).  Completing a
+	 * frame is progress and restarts the clock; trickling bytes is not.
+	 */
+	if (evbuffer_get_length(in) > 0 && !s->read_paused) {
+		if (s->lst->frame_timeout > 0 &&
+		    (framed || !evtimer_pending(s->frame_timer, NULL))) {
 			struct timeval tv = tv_of(s->lst->frame_timeout);
 			evtimer_add(s->frame_timer, &tv);
 		}
-	} else {
+	} else if (!s->read_paused) {
 		evtimer_del(s->frame_timer);
-	}
-	if (framed && s->lst->idle_timeout > 0) {
-		struct timeval tv = tv_of(s->lst->idle_timeout);
-		evtimer_add(s->idle_timer, &tv);
 	}
 }
 
@@ -629,7 +763,9 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	}
 	s->frame_timer = evtimer_new(st->base, frame_timeout, s);
 	s->idle_timer = evtimer_new(st->base, idle_timeout, s);
-	if (s->bev == NULL || s->frame_timer == NULL || s->idle_timer == NULL) {
+	s->resume_ev = evtimer_new(st->base, session_resume, s);
+	if (s->bev == NULL || s->frame_timer == NULL || s->idle_timer == NULL ||
+	    s->resume_ev == NULL) {
 		if (s->tls != NULL)
 			st->api->tls_free(s->tls);
 		else if (s->bev == NULL)
@@ -640,6 +776,8 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 			event_free(s->frame_timer);
 		if (s->idle_timer)
 			event_free(s->idle_timer);
+		if (s->resume_ev)
+			event_free(s->resume_ev);
 		free(s);
 		return;
 	}
@@ -665,8 +803,9 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	s->next = st->sessions;
 	st->sessions = s;
 	st->nsessions++;
-	bufferevent_setcb(s->bev, session_read, NULL, session_event, s);
+	bufferevent_setcb(s->bev, session_read, session_write, session_event, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, MB_INPUT_HIGHWATER);
+	bufferevent_setwatermark(s->bev, EV_WRITE, MB_OUTPUT_HIGHWATER / 4, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (l->idle_timeout > 0) {
 		struct timeval tv = tv_of(l->idle_timeout);

@@ -15,6 +15,10 @@ coalesced frames, half frames, odd function codes) is sent as raw bytes.
   mbtool.py concurrent PORT UNIT N ADDR COUNT  -> "ok=N bad=M"
         N clients at once, each on its own connection, each reading
   mbtool.py halfopen PORT HEX WAIT             -> "CLOSED after S" or "OPEN"
+  mbtool.py noread PORT LIMIT_MB               -> "BLOCKED after N bytes" or
+        "NOT-BLOCKED after N bytes": pipelines reads of holding 0-99 and
+        never reads an answer (100 registers each), until its sends stay blocked for 3 s (the
+        gateway pushed back) or LIMIT_MB were sent (it did not)
   mbtool.py sclient PORT CA CERT KEY HEX       -> the answer frame as hex
         the same through `openssl s_client` (a TLS peer we did not write):
         the frame goes to its stdin, the answer is read from its stdout
@@ -158,13 +162,16 @@ def main(argv):
         except (ssl.SSLError, OSError) as e:
             print("HANDSHAKE-FAILED %s" % type(e).__name__)
             return 0
-        for f in frames:
-            if split:
-                for b in f:
-                    s.sendall(bytes([b]))
-                    time.sleep(0.002)  # force separate TCP segments
-            else:
-                s.sendall(f)
+        try:
+            for f in frames:
+                if split:
+                    for b in f:
+                        s.sendall(bytes([b]))
+                        time.sleep(0.002)  # force separate TCP segments
+                else:
+                    s.sendall(f)
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the gateway closed while we were still sending
         recv_frames(s, wait)
     elif cmd == "concurrent":
         port, unit, n, addr, count = argv[2:7]
@@ -219,6 +226,27 @@ def main(argv):
             print("OPEN")
         except ConnectionResetError:
             print("CLOSED after %.2f" % (time.monotonic() - t0))
+    elif cmd == "noread":
+        import select
+        port, limit = int(argv[2]), int(argv[3]) << 20
+        s = connect_raw(port)
+        s.setblocking(False)
+        req = struct.pack(">HHHBBHH", 1, 0, 6, 1, 3, 0, 100) * 64
+        sent = 0
+        state = "NOT-BLOCKED"
+        while sent < limit:
+            _, w, _ = select.select([], [s], [], 3.0)
+            if not w:
+                state = "BLOCKED"
+                break
+            try:
+                sent += s.send(req)
+            except BlockingIOError:
+                continue
+            except OSError:
+                state = "CLOSED"
+                break
+        print("%s after %d bytes" % (state, sent))
     elif cmd == "sclient":
         import select
         import subprocess

@@ -16,7 +16,7 @@ $PY -c 'import pymodbus.client' 2>/dev/null ||
 	t_skip_all "pymodbus missing: apt-get install python3-pymodbus python3-serial-asyncio"
 command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpoll"
 
-t_plan 47
+t_plan 50
 D=$T_TMP
 
 # sim_start NAME ARGS...: a simulator on an ephemeral port; sets NAME_PORT.
@@ -128,6 +128,15 @@ t_ok "  ... framing errors are security events" bash -c "[ \$(grep -c '\"kind\":
 out=$(mbt halfopen "$GW" 000100 5)
 t_ok "half a frame held open is cut off (frame_timeout 0.5 s): $out" grep -q '^CLOSED' <<<"$out"
 t_ok "  ... and reported" grep -q '"kind":"modbus.half_open_frame"' "$LOG"
+
+# --- hostile clients ---------------------------------------------------------
+out=$(mbt noread "$GW" 64)
+t_ok "a client that never reads its answers is pushed back ($out)" grep -q '^BLOCKED' <<<"$out"
+flood=""
+for i in $(seq 1 100); do flood+=" $(printf '%04x000000020 15a' "$i" | tr -d ' ')"; done
+out=$(raw "$GW" $flood --wait 3)
+t_ok "a flood of denied requests closes the session" grep -q 'CLOSED$' <<<"$out"
+t_ok "  ... and is reported as a denial flood" grep -q '"kind":"modbus.denial_flood"' "$LOG"
 
 # --- a one-connection device shared by 100 clients ---------------------------
 out=$(mbt concurrent "$GW_SOLO" 1 100 0 2)

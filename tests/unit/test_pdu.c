@@ -164,8 +164,11 @@ test_single_writes(void)
 		   MB_ILLEGAL_DATA_VALUE,
 	   "FC22 of 6 bytes: ILLEGAL_DATA_VALUE");
 	ok(parse(B(0x18, 0x04, 0xde)) == MB_OK && op.u.modbus.nspans == 1 &&
-		   span_is(0, ZG_MB_HOLDING, ZG_MB_READ, 0x04de, 1),
-	   "FC24 read FIFO 1246: READ of the pointer register");
+		   span_is(0, ZG_MB_HOLDING, ZG_MB_READ, 0x04de, 32),
+	   "FC24 read FIFO 1246: READ of the 32 registers the answer may carry");
+	ok(parse(B(0x18, 0xff, 0xf0)) == MB_OK && op.u.modbus.nspans == 1 &&
+		   span_is(0, ZG_MB_HOLDING, ZG_MB_READ, 0xfff0, 16),
+	   "FC24 near the top of the table: span clipped at 65535");
 	ok(parse(B(0x18, 0x04, 0xde, 0x00)) == MB_ILLEGAL_DATA_VALUE,
 	   "FC24 of 4 bytes: ILLEGAL_DATA_VALUE");
 }
@@ -870,7 +873,7 @@ test_describe(void)
 int
 main(void)
 {
-	plan(151);
+	plan(152);
 	test_reads();
 	test_single_writes();
 	test_multiple_writes();
