@@ -57,10 +57,23 @@ mb_pending_free(struct mb_pending *p)
 	free(p);
 }
 
+static void queue_remove(struct mb_device *d, struct mb_pending *p);
+
+/*
+ * The client of p has gone.  A request still waiting in a TCP device's
+ * queue is dropped: nobody waits for its answer, and letting it run would
+ * let a client queue writes, leave, and have them executed later beyond
+ * its max_outstanding.  One already on the wire (or handed to a serial
+ * line's worker) completes without a client.
+ */
 void
 mb_pending_orphan(struct mb_pending *p)
 {
 	p->sess = NULL;
+	if (p->dev != NULL && p->dev->line == NULL && p->conn == NULL) {
+		queue_remove(p->dev, p);
+		mb_pending_free(p);
+	}
 }
 
 /* Unlink p from the device queue. */
@@ -214,7 +227,7 @@ conn_read(struct bufferevent *bev, void *arg)
 		size_t pdu_len;
 
 		if (rc == MBAP_NEED_MORE)
-			return;
+			break; /* answers completed above freed slots: dispatch */
 		if (rc != MBAP_OK) {
 			d->bad_responses++;
 			mb_event(d->st, "modbus.device_framing_error",
@@ -245,7 +258,8 @@ conn_read(struct bufferevent *bev, void *arg)
 				 ZG_SEV_MEDIUM, p->sess, d->identity, NULL,
 				 "device %s answered transaction %u from unit %u, "
 				 "the request went to unit %u: dropped",
-				 d->identity, f.tid, f.unit, p->client_unit);
+				 d->identity, f.tid, f.unit,
+				 d->unit >= 0 ? (unsigned)d->unit : p->client_unit);
 			continue;
 		}
 		sent_remove(c, p);

@@ -450,8 +450,11 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 		mb_event(st, "modbus.no_route", ZG_SEV_LOW, s, NULL, NULL,
 			 "%s: no device behind unit %u on listener %s", desc,
 			 f->unit, l->addr);
+		/* 0x0A tells which units exist: only identified peers learn
+		 * that; others get the same answer as a denial. */
 		reply_exception(s, f->tid, f->unit, p->req.fc,
-				MB_EX_GATEWAY_PATH_UNAVAILABLE);
+				s->identity[0] ? MB_EX_GATEWAY_PATH_UNAVAILABLE
+					       : MB_EX_ILLEGAL_FUNCTION);
 		free(p);
 		return count_denial(s);
 	}
@@ -795,7 +798,13 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 			 "every request will be denied", l->addr);
 	}
 	if (s->tls == NULL) {
-		s->ident = ident_get(st, s->identity[0] ? s->identity : s->peer,
+		char key[MB_ID_MAX];
+
+		/* Unidentified peers are accounted per connection, in a name
+		 * space no certificate or device identity can share. */
+		if (s->identity[0] == '\0')
+			snprintf(key, sizeof(key), "\001peer:%s", s->peer);
+		s->ident = ident_get(st, s->identity[0] ? s->identity : key,
 				     l->burst);
 		if (s->ident != NULL)
 			s->ident->sessions++;
