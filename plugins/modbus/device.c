@@ -37,16 +37,6 @@
 static void conn_connect(struct mb_conn *c);
 static void dispatch(struct mb_device *d);
 
-static struct timeval
-tv_of(double s)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)s;
-	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
 void
 mb_pending_free(struct mb_pending *p)
 {

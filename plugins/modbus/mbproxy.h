@@ -170,6 +170,17 @@ struct mb_state {
 	bool draining;
 };
 
+/* Seconds as a timeval (timeouts in the config are fractional seconds). */
+static inline struct timeval
+tv_of(double s)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
 /* modbus.c */
 int mb_config_read(const struct zg_host_api *api, struct zg_host *h,
 		   const struct zg_cfg *cfg, struct mb_state *st);

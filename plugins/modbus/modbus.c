@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <event2/event.h>
 
+#include "gateway/netaddr.h"
 #include "plugins/modbus/mbproxy.h"
 
 #define MB_VERSION "0.1.0"
@@ -47,57 +48,22 @@ static const char *const deny_names[] = { "exception", "exception-02",
 					  "exception-0b", "close", NULL };
 
 /*
- * Parse "ip:port" / "[ip6]:port" with numbers only.  (The host has the
- * same parser, but plugins do not call daemon symbols.)
+ * Parse "ip:port" / "[ip6]:port" with numbers only, port 1..65535.  The
+ * parser is the daemon's own gateway/netaddr.c, compiled into this module
+ * (a pure function, not a daemon symbol).
  */
 static int
 parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[64];
-	const char *port;
-	char *end;
-	long p;
+	char err[128];
 
-	memset(ss, 0, sizeof(*ss));
-	if (s == NULL || strlen(s) >= sizeof(host))
+	if (netaddr_parse(s, ss, len, err, sizeof(err)) < 0)
 		return -1;
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (rb == NULL || rb[1] != ':')
-			return -1;
-		memcpy(host, s + 1, (size_t)(rb - s - 1));
-		host[rb - s - 1] = '\0';
-		port = rb + 2;
-	} else {
-		const char *c = strrchr(s, ':');
-
-		if (c == NULL || strchr(s, ':') != c)
-			return -1;
-		memcpy(host, s, (size_t)(c - s));
-		host[c - s] = '\0';
-		port = c + 1;
-	}
-	p = strtol(port, &end, 10);
-	if (*port == '\0' || *end != '\0' || p < 1 || p > 65535)
+	if ((ss->ss_family == AF_INET &&
+	     ((struct sockaddr_in *)ss)->sin_port == 0) ||
+	    (ss->ss_family == AF_INET6 &&
+	     ((struct sockaddr_in6 *)ss)->sin6_port == 0))
 		return -1;
-	if (s[0] == '[') {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-			return -1;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			return -1;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)p);
-		*len = sizeof(*a);
-	}
 	return 0;
 }
 

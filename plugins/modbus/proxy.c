@@ -96,16 +96,6 @@ same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	return false;
 }
 
-static struct timeval
-tv_of(double s)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)s;
-	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
 /* ---------------------------------------------------------------- */
 /* per-identity accounting */
 
