@@ -314,10 +314,4 @@ static const struct zg_plugin ex_plugin = {
 	.fini = ex_fini,
 };
 
-ZG_PLUGIN_EXPORT const struct zg_plugin *zonegate_plugin(void);
-
-const struct zg_plugin *
-zonegate_plugin(void)
-{
-	return &ex_plugin;
-}
+ZG_PLUGIN_DECLARE(ex_plugin);

@@ -638,10 +638,4 @@ static const struct zg_plugin mb_plugin = {
 	.fini = mb_fini,
 };
 
-ZG_PLUGIN_EXPORT const struct zg_plugin *zonegate_plugin(void);
-
-const struct zg_plugin *
-zonegate_plugin(void)
-{
-	return &mb_plugin;
-}
+ZG_PLUGIN_DECLARE(mb_plugin);

@@ -33,10 +33,4 @@ static const struct zg_plugin bad = {
 	.fini = bad_fini,
 };
 
-ZG_PLUGIN_EXPORT const struct zg_plugin *zonegate_plugin(void);
-
-const struct zg_plugin *
-zonegate_plugin(void)
-{
-	return &bad;
-}
+ZG_PLUGIN_DECLARE(bad);

@@ -228,8 +228,7 @@ struct zg_host_api {
  *   static const struct zg_plugin desc = {
  *       .abi_version = ZG_PLUGIN_ABI_VERSION, .name = "example", ...
  *   };
- *   ZG_PLUGIN_EXPORT const struct zg_plugin *zonegate_plugin(void)
- *   { return &desc; }
+ *   ZG_PLUGIN_DECLARE(desc);
  */
 struct zg_plugin {
 	uint32_t abi_version;   /* ZG_PLUGIN_ABI_VERSION: checked first */
@@ -262,6 +261,17 @@ struct zg_plugin {
 typedef const struct zg_plugin *(*zg_plugin_entry_fn)(void);
 
 #define ZG_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+/*
+ * Export `desc' (a static const struct zg_plugin) as the plugin's one
+ * symbol:   ZG_PLUGIN_DECLARE(my_plugin);
+ */
+#define ZG_PLUGIN_DECLARE(desc)                                       \
+	ZG_PLUGIN_EXPORT const struct zg_plugin *zonegate_plugin(void); \
+	const struct zg_plugin *zonegate_plugin(void)                   \
+	{                                                               \
+		return &(desc);                                         \
+	}
 
 #ifdef __cplusplus
 }
