@@ -1,8 +1,10 @@
 /*
  * mbbench: closed-loop Modbus/TCP load for benchmarks.
  *
- *   mbbench PORT CONNECTIONS SECONDS [QTY]
+ *   mbbench PORT CONNECTIONS SECONDS [QTY] [CA CERT KEY]
  *
+ * With CA CERT KEY every connection is Modbus/TCP Security: TLS with that
+ * client certificate (handshakes are not timed, only requests).
  * Opens CONNECTIONS connections to 127.0.0.1:PORT, one thread each; every
  * thread sends "read holding registers 0..QTY-1" (unit 1), waits for the
  * answer, and repeats until SECONDS have passed.  Prints one line:
@@ -25,7 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define MAX_SAMPLES (1 << 20)
+
+static SSL_CTX *tls_ctx; /* NULL: plain Modbus/TCP */
 
 struct worker {
 	pthread_t th;
@@ -47,12 +54,21 @@ now_s(void)
 }
 
 static int
-read_full(int fd, uint8_t *buf, size_t n)
+write_all(int fd, SSL *ssl, const uint8_t *buf, size_t n)
+{
+	if (ssl != NULL)
+		return SSL_write(ssl, buf, (int)n) == (int)n ? 0 : -1;
+	return write(fd, buf, n) == (ssize_t)n ? 0 : -1;
+}
+
+static int
+read_full(int fd, SSL *ssl, uint8_t *buf, size_t n)
 {
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
+		ssize_t r = ssl != NULL ? SSL_read(ssl, buf + got, (int)(n - got))
+					: read(fd, buf + got, n - got);
 
 		if (r <= 0) {
 			if (r < 0 && errno == EINTR)
@@ -73,6 +89,7 @@ run(void *arg)
 	double end, t0;
 	uint16_t tid = 0;
 	int fd, one = 1;
+	SSL *ssl = NULL;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -86,6 +103,18 @@ run(void *arg)
 		return NULL;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tls_ctx != NULL) {
+		ssl = SSL_new(tls_ctx);
+		if (ssl == NULL || !SSL_set_fd(ssl, fd) ||
+		    !SSL_set_tlsext_host_name(ssl, "localhost") ||
+		    SSL_connect(ssl) != 1) {
+			w->errors++;
+			if (ssl != NULL)
+				SSL_free(ssl);
+			close(fd);
+			return NULL;
+		}
+	}
 	end = now_s() + w->seconds;
 	while ((t0 = now_s()) < end) {
 		size_t len;
@@ -101,13 +130,14 @@ run(void *arg)
 		req[8] = req[9] = 0;
 		req[10] = (uint8_t)(w->qty >> 8);
 		req[11] = (uint8_t)w->qty;
-		if (write(fd, req, sizeof(req)) != (ssize_t)sizeof(req) ||
-		    read_full(fd, resp, 7) < 0) {
+		if (write_all(fd, ssl, req, sizeof(req)) < 0 ||
+		    read_full(fd, ssl, resp, 7) < 0) {
 			w->errors++;
 			break;
 		}
 		len = (size_t)resp[4] << 8 | resp[5];
-		if (len < 2 || len > 254 || read_full(fd, resp + 7, len - 1) < 0) {
+		if (len < 2 || len > 254 ||
+		    read_full(fd, ssl, resp + 7, len - 1) < 0) {
 			w->errors++;
 			break;
 		}
@@ -117,6 +147,10 @@ run(void *arg)
 			w->requests++;
 		if (w->nlat < w->cap)
 			w->lat_us[w->nlat++] = (uint32_t)((now_s() - t0) * 1e6);
+	}
+	if (ssl != NULL) {
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
 	}
 	close(fd);
 	return NULL;
@@ -139,9 +173,22 @@ main(int argc, char **argv)
 	double seconds, t0, elapsed;
 	int conns, i;
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: mbbench PORT CONNECTIONS SECONDS [QTY]\n");
+	if (argc != 4 && argc != 5 && argc != 8) {
+		fprintf(stderr, "usage: mbbench PORT CONNECTIONS SECONDS [QTY] [CA CERT KEY]\n");
 		return 2;
+	}
+	if (argc == 8) {
+		tls_ctx = SSL_CTX_new(TLS_client_method());
+		if (tls_ctx == NULL ||
+		    !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) ||
+		    SSL_CTX_load_verify_locations(tls_ctx, argv[5], NULL) != 1 ||
+		    SSL_CTX_use_certificate_chain_file(tls_ctx, argv[6]) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(tls_ctx, argv[7], SSL_FILETYPE_PEM) != 1) {
+			fprintf(stderr, "mbbench: cannot set up TLS with %s %s %s\n",
+				argv[5], argv[6], argv[7]);
+			return 2;
+		}
+		SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
 	}
 	conns = atoi(argv[2]);
 	seconds = atof(argv[3]);
@@ -182,5 +229,7 @@ main(int argc, char **argv)
 	       n ? all[n * 99 / 100] : 0);
 	free(all);
 	free(w);
+	if (tls_ctx != NULL)
+		SSL_CTX_free(tls_ctx);
 	return errors ? 1 : 0;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Modbus/TCP throughput and latency: direct (client -> simulator) against
-# proxied (client -> zonegate -> simulator), measured in the same run with
-# 1 and 16 client connections.  Reports requests/s, latency percentiles,
-# the throughput ratio proxied/direct and the added median latency.
+# proxied (client -> zonegate -> simulator), plain and Modbus/TCP Security
+# (TLS between client and zonegate; the PLC side is plain, as with a real
+# PLC), measured in the same run with 1 and 16 client connections.
+# Reports requests/s, latency percentiles, the throughput ratio
+# proxied/direct and the added median latency.
 #
 #   make bench            (or: top_builddir=... bash tests/bench/modbus.sh)
 #   ZG_BENCH_SECONDS=N    seconds per measurement (default 5)
@@ -28,19 +30,25 @@ pids+=($!)
 wait_file "$D/sim.port" || { echo "simulator did not start"; exit 1; }
 SP=$(cat "$D/sim.port")
 GP=$(free_port)
+GT=$(free_port)
+bash "$top_srcdir/contrib/pki/mkpki.sh" "$D/pki" >/dev/null 2>&1 || { echo "cannot make the test PKI"; exit 1; }
+TLSARGS=("$D/pki/ca.crt" "$D/pki/client-uri.crt" "$D/pki/client-uri.key")
 cat >"$D/gw.conf" <<C
 gateway = { id = "bench"; pidfile = "$D/pid"; };
 log = { level = "info"; };
 zones = ( { name = "ops"; }, { name = "cell"; } );
 devices = (
   { identity = "bench-client"; zone = "ops"; bind = { address = "127.0.0.1"; ports = "1-65535"; }; },
+  { identity = "spiffe://plant.example/hmi-1"; zone = "ops"; },
   { identity = "plc"; zone = "cell"; address = "127.0.0.1:$SP"; unit = 1; }
 );
 conduits = ( { name = "bench"; from = "ops"; to = "cell";
   modbus = { units = [1]; functions = [3]; read = { holding_registers = ["0-99"]; }; }; } );
 plugins = ( { name = "modbus"; config = {
   devices = ( { identity = "plc"; address = "127.0.0.1:$SP"; connections = 1; max_inflight = 16; queue = 4096; } );
-  listeners = ( { listen = "127.0.0.1:$GP"; device = "plc"; max_outstanding = 1000; } );
+  listeners = ( { listen = "127.0.0.1:$GP"; device = "plc"; max_outstanding = 1000; },
+                { listen = "127.0.0.1:$GT"; device = "plc"; max_outstanding = 1000;
+                  tls = { cert = "$D/pki/server.crt"; key = "$D/pki/server.key"; ca = "$D/pki/ca.crt"; }; } );
 }; } );
 C
 "$GWD" -f -c "$D/gw.conf" >"$D/gw.log" 2>&1 &
@@ -53,16 +61,20 @@ done
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 echo "Modbus/TCP read 10 holding registers, closed loop, ${SECS}s each, loopback"
-printf '%-6s %-8s %10s %8s %8s %8s\n' conns path rps p50_us p90_us p99_us
+printf '%-6s %-12s %10s %8s %8s %8s\n' conns path rps p50_us p90_us p99_us
 for c in 1 16; do
 	d=$("$MBB" "$SP" "$c" "$SECS" 10)
 	p=$("$MBB" "$GP" "$c" "$SECS" 10)
-	for kind in direct proxied; do
-		l=$d; [ $kind = proxied ] && l=$p
-		printf '%-6s %-8s %10s %8s %8s %8s\n' "$c" "$kind" "$(field rps "$l")" \
+	t=$("$MBB" "$GT" "$c" "$SECS" 10 "${TLSARGS[@]}")
+	for kind in direct proxied proxied-tls; do
+		case $kind in direct) l=$d ;; proxied) l=$p ;; *) l=$t ;; esac
+		printf '%-6s %-12s %10s %8s %8s %8s\n' "$c" "$kind" "$(field rps "$l")" \
 			"$(field p50_us "$l")" "$(field p90_us "$l")" "$(field p99_us "$l")"
 	done
-	awk -v c="$c" -v dr="$(field rps "$d")" -v pr="$(field rps "$p")" \
-		-v dl="$(field p50_us "$d")" -v pl="$(field p50_us "$p")" \
-		'BEGIN { printf "conns=%s throughput ratio proxied/direct = %.2f, added median latency = %d us\n", c, pr/dr, pl-dl }'
+	for kind in plain tls; do
+		l=$p; [ $kind = tls ] && l=$t
+		awk -v c="$c" -v k="$kind" -v dr="$(field rps "$d")" -v pr="$(field rps "$l")" \
+			-v dl="$(field p50_us "$d")" -v pl="$(field p50_us "$l")" \
+			'BEGIN { printf "conns=%s %s: throughput ratio proxied/direct = %.2f, added median latency = %d us\n", c, k, pr/dr, pl-dl }'
+	done
 done
