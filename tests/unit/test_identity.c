@@ -26,37 +26,9 @@
 
 #include "gateway/identity.h"
 #include "tap.h"
+#include "pki.h"
 
-static char pki[PATH_MAX - 64];
 static EVP_PKEY *sign_key;
-
-static int
-make_pki(void)
-{
-	const char *top = getenv("top_srcdir");
-	char tmpl[] = "/tmp/zg-test-identity-XXXXXX";
-	char cmd[PATH_MAX * 2 + 64];
-	char *d = mkdtemp(tmpl);
-
-	if (d == NULL)
-		return -1;
-	snprintf(pki, sizeof pki, "%s", d);
-	snprintf(cmd, sizeof cmd, "bash \"%s/contrib/pki/mkpki.sh\" \"%s\" >&2",
-		 top ? top : ".", pki);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void
-rm_pki(void)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (pki[0] != '\0' && getenv("ZG_KEEP_PKI") == NULL) {
-		snprintf(cmd, sizeof cmd, "rm -rf \"%s\"", pki);
-		if (system(cmd) != 0)
-			diag("could not remove %s", pki);
-	}
-}
 
 /* Write DER of x as DIR/name.der when ZG_WRITE_CORPUS=DIR is set. */
 static void
@@ -616,7 +588,7 @@ main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_order();
 	test_role_parse();
-	if (make_pki() < 0) {
+	if (make_pki("identity") < 0) {
 		printf("Bail out! cannot make the test PKI with contrib/pki/mkpki.sh "
 		       "(set top_srcdir)\n");
 		rm_pki();

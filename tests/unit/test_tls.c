@@ -31,6 +31,7 @@
 
 #include "gateway/tls.h"
 #include "tap.h"
+#include "pki.h"
 
 #define WATCHDOG_S 30
 #define DATA_N (1u << 20)       /* both ways at once: many TLS records */
@@ -65,7 +66,6 @@ struct peer {
 };
 
 static struct event_base *base;
-static char pki[PATH_MAX - 64];
 static struct evconnlistener *lis;
 static struct sockaddr_in lis_addr;
 static struct tls_ctx *accept_ctx;
@@ -1076,34 +1076,6 @@ test_s_server(void)
 
 /* -- setup -------------------------------------------------------------- */
 
-static int
-make_pki(void)
-{
-	const char *top = getenv("top_srcdir");
-	char tmpl[] = "/tmp/zg-test-tls-XXXXXX";
-	char cmd[PATH_MAX * 2 + 64];
-	char *d = mkdtemp(tmpl);
-
-	if (d == NULL)
-		return -1;
-	snprintf(pki, sizeof pki, "%s", d);
-	snprintf(cmd, sizeof cmd, "bash \"%s/contrib/pki/mkpki.sh\" \"%s\" >&2",
-		 top ? top : ".", pki);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void
-rm_pki(void)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (pki[0] != '\0' && getenv("ZG_KEEP_PKI") == NULL) {
-		snprintf(cmd, sizeof cmd, "rm -rf \"%s\"", pki);
-		if (system(cmd) != 0)
-			diag("could not remove %s", pki);
-	}
-}
-
 int
 main(void)
 {
@@ -1115,7 +1087,7 @@ main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (make_pki() < 0) {
+	if (make_pki("tls") < 0) {
 		printf("Bail out! cannot make the test PKI with contrib/pki/mkpki.sh "
 		       "(set top_srcdir)\n");
 		rm_pki();
