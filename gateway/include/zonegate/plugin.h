@@ -49,6 +49,7 @@ struct zg_listener;
 struct zg_timer;
 struct zg_tls_ctx; /* opaque: a TLS server context made by the host */
 struct zg_tls;     /* opaque: one TLS session */
+struct zg_uplink;  /* opaque: one registered northbound uplink */
 
 /*
  * What a verified peer certificate says (zg_host_api.tls_peer).  Strings
@@ -98,6 +99,32 @@ struct zg_event {
 	const char *target;    /* target device, or NULL */
 	const struct zg_verdict *verdict; /* the decision involved, or NULL */
 	const char *detail;    /* free text, or NULL */
+};
+
+/*
+ * One spooled message as the host hands it to an uplink (see
+ * zg_host_api.uplink_new).  Everything is borrowed for the duration of
+ * the send() call only: an uplink that keeps a message copies it.
+ */
+struct zg_msg {
+	uint64_t seq;        /* per-gateway sequence number, strictly rising */
+	const char *topic;   /* bus topic: "telemetry/<device>",
+				"events/security", ... (docs/northbound.md) */
+	const char *zone;    /* zone of the source, or NULL */
+	const void *payload; /* the complete JSON message (carries seq too) */
+	size_t len;
+	int64_t ts_ms;       /* when it entered the spool, Unix ms */
+};
+
+/* What an uplink plugin implements (zg_host_api.uplink_new). */
+struct zg_uplink_ops {
+	/*
+	 * Send one message.  Return 0 when it was taken: the uplink calls
+	 * uplink_ack(seq) once the far end acknowledged it (MQTT PUBACK,
+	 * HTTP 2xx).  Return -1 when it cannot be taken now; the host stops
+	 * feeding until uplink_ready() or uplink_up().
+	 */
+	int (*send)(void *arg, const struct zg_msg *m);
 };
 
 /* Called on the loop for every accepted connection.  The plugin owns fd. */
@@ -220,6 +247,27 @@ struct zg_host_api {
 	const char *(*tls_error)(const struct zg_tls *t);
 	void (*tls_close)(struct zg_tls *t);
 	void (*tls_free)(struct zg_tls *t);
+
+	/*
+	 * -- northbound uplinks (docs/northbound.md).  Every message from
+	 * emit() and every security event is appended to the durable spool
+	 * first; the host feeds each registered uplink in sequence order,
+	 * at most max_inflight unacknowledged at once, while the uplink says
+	 * it is up.  A message leaves the spool only when every uplink has
+	 * acknowledged it.  After uplink_down() the unacknowledged messages
+	 * are sent again on the next uplink_up() (the far end may see a
+	 * duplicate sequence number, never a gap).  `name' is stable across
+	 * restarts: the spool keeps each uplink's position under it.
+	 * Fields are NULL in a host built without a spool.
+	 */
+	struct zg_uplink *(*uplink_new)(struct zg_host *h, const char *name,
+					const struct zg_uplink_ops *ops,
+					void *arg, unsigned max_inflight);
+	void (*uplink_up)(struct zg_uplink *u);
+	void (*uplink_down)(struct zg_uplink *u, const char *why);
+	void (*uplink_ack)(struct zg_uplink *u, uint64_t seq);
+	void (*uplink_ready)(struct zg_uplink *u);
+	void (*uplink_free)(struct zg_uplink *u);
 };
 
 /*
