@@ -4,7 +4,9 @@
 # (TLS between client and zonegate; the PLC side is plain, as with a real
 # PLC), measured in the same run with 1 and 16 client connections.
 # Reports requests/s, latency percentiles, the throughput ratio
-# proxied/direct and the added median latency.
+# proxied/direct and the added median latency, and where the CPU went:
+# microseconds of CPU (user + system) per request spent by the client,
+# by zonegated and by the simulator (the machine is shared by all three).
 #
 #   make bench            (or: top_builddir=... bash tests/bench/modbus.sh)
 #   ZG_BENCH_SECONDS=N    seconds per measurement (default 5)
@@ -58,18 +60,36 @@ until grep -q ' ready: ' "$D/gw.log"; do
 	[ $SECONDS -ge $end ] && { echo "zonegated did not start"; cat "$D/gw.log"; exit 1; }
 	sleep 0.02
 done
+SIMPID=${pids[0]}
+GWPID=${pids[1]}
+HZ=$(getconf CLK_TCK)
+# CPU ticks (user + system) of a process so far.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# One measurement: mbbench's line plus gw_us= and sim_us= (CPU per request).
+measure() {
+	local s0 g0 s1 g1 l r
+	s0=$(ticks "$SIMPID"); g0=$(ticks "$GWPID")
+	l=$("$MBB" "$@")
+	s1=$(ticks "$SIMPID"); g1=$(ticks "$GWPID")
+	r=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$l")
+	awk -v l="$l" -v r="${r:-0}" -v hz="$HZ" -v sd=$((s1 - s0)) -v gd=$((g1 - g0)) \
+		'BEGIN { if (r == 0) r = 1; printf "%s gw_us=%.1f sim_us=%.1f\n", l, gd * 1e6 / hz / r, sd * 1e6 / hz / r }'
+}
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 echo "Modbus/TCP read 10 holding registers, closed loop, ${SECS}s each, loopback"
-printf '%-6s %-12s %10s %8s %8s %8s\n' conns path rps p50_us p90_us p99_us
+printf '%-6s %-12s %10s %8s %8s %8s   %s\n' conns path rps p50_us p90_us p99_us \
+	"cpu_us/req: client gw sim"
 for c in 1 16; do
-	d=$("$MBB" "$SP" "$c" "$SECS" 10)
-	p=$("$MBB" "$GP" "$c" "$SECS" 10)
-	t=$("$MBB" "$GT" "$c" "$SECS" 10 "${TLSARGS[@]}")
+	d=$(measure "$SP" "$c" "$SECS" 10)
+	p=$(measure "$GP" "$c" "$SECS" 10)
+	t=$(measure "$GT" "$c" "$SECS" 10 "${TLSARGS[@]}")
 	for kind in direct proxied proxied-tls; do
 		case $kind in direct) l=$d ;; proxied) l=$p ;; *) l=$t ;; esac
-		printf '%-6s %-12s %10s %8s %8s %8s\n' "$c" "$kind" "$(field rps "$l")" \
-			"$(field p50_us "$l")" "$(field p90_us "$l")" "$(field p99_us "$l")"
+		printf '%-6s %-12s %10s %8s %8s %8s   %6s %6s %6s\n' "$c" "$kind" \
+			"$(field rps "$l")" "$(field p50_us "$l")" "$(field p90_us "$l")" \
+			"$(field p99_us "$l")" "$(field cpu_us "$l")" "$(field gw_us "$l")" \
+			"$(field sim_us "$l")"
 	done
 	for kind in plain tls; do
 		l=$p; [ $kind = tls ] && l=$t
