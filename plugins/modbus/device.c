@@ -50,17 +50,22 @@ mb_pending_free(struct mb_pending *p)
 static void queue_remove(struct mb_device *d, struct mb_pending *p);
 
 /*
- * The client of p has gone.  A request still waiting in a TCP device's
- * queue is dropped: nobody waits for its answer, and letting it run would
- * let a client queue writes, leave, and have them executed later beyond
- * its max_outstanding.  One already on the wire (or handed to a serial
- * line's worker) completes without a client.
+ * The client of p has gone.  A request still waiting in a device's queue
+ * (a TCP device's, or a serial line's) is dropped: nobody waits for its
+ * answer, and letting it run would let a client queue writes, leave, and
+ * have them executed later beyond its max_outstanding.  One already on
+ * the wire (or on the serial line) completes without a client.
  */
 void
 mb_pending_orphan(struct mb_pending *p)
 {
 	p->sess = NULL;
-	if (p->dev != NULL && p->dev->line == NULL && p->conn == NULL) {
+	if (p->dev == NULL)
+		return;
+	if (p->dev->line != NULL) {
+		if (rtu_pending_cancel(p))
+			mb_pending_free(p);
+	} else if (p->conn == NULL) {
 		queue_remove(p->dev, p);
 		mb_pending_free(p);
 	}

@@ -920,32 +920,44 @@ line_wakeup(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Unlink queued job j from l's queue; the caller holds l->mu. */
+static void
+job_unlink(struct mb_line *l, struct rtu_job *j)
+{
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		l->qhead = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	else
+		l->qtail = j->prev;
+}
+
 /*
  * Forget p's job (loop thread).  A queued job is unlinked and freed; one
  * the worker holds, or that waits in the done list, only loses p and is
- * freed when it comes back.  Returns whether the job was still queued.
+ * freed when it comes back, unless only_queued: then it keeps p.
+ * Returns whether the job was still queued.
  */
 static bool
-job_detach(struct mb_pending *p)
+job_detach(struct mb_pending *p, bool only_queued)
 {
 	struct rtu_job *j = p->job;
 	struct mb_line *l = p->dev->line;
 	bool queued;
 
+	/* Checked and unlinked under one lock: the worker cannot take the
+	 * job in between. */
 	pthread_mutex_lock(&l->mu);
 	queued = j->where == RJ_QUEUED;
-	if (queued) {
-		if (j->prev != NULL)
-			j->prev->next = j->next;
-		else
-			l->qhead = j->next;
-		if (j->next != NULL)
-			j->next->prev = j->prev;
-		else
-			l->qtail = j->prev;
-	}
-	j->p = NULL;
+	if (queued)
+		job_unlink(l, j);
+	if (queued || !only_queued)
+		j->p = NULL;
 	pthread_mutex_unlock(&l->mu);
+	if (!queued && only_queued)
+		return false;
 	if (queued)
 		free(j);
 	p->job = NULL;
@@ -957,7 +969,13 @@ void
 rtu_pending_detach(struct mb_pending *p)
 {
 	if (p->job != NULL)
-		job_detach(p);
+		job_detach(p, false);
+}
+
+bool
+rtu_pending_cancel(struct mb_pending *p)
+{
+	return p->job != NULL && job_detach(p, true);
 }
 
 void
@@ -965,7 +983,7 @@ rtu_pending_timeout(struct mb_pending *p)
 {
 	struct mb_device *d = p->dev;
 	char desc[160];
-	bool queued = p->job != NULL && job_detach(p);
+	bool queued = p->job != NULL && job_detach(p, false);
 
 	d->timeouts++;
 	mb_describe(&p->req, desc, sizeof(desc));

@@ -91,4 +91,12 @@ void rtu_pending_timeout(struct mb_pending *p);
  */
 void rtu_pending_detach(struct mb_pending *p);
 
+/*
+ * The client of p has gone: if p's job still waits in the line's queue
+ * it is unlinked and freed, and true is returned (the caller frees p).
+ * A job the worker already holds is left alone (false): its frame is on
+ * the line and its answer completes p without a client.
+ */
+bool rtu_pending_cancel(struct mb_pending *p);
+
 #endif /* ZG_MB_RTU_H */

@@ -24,7 +24,7 @@ command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpo
 $PY -c 'import pymodbus.client' 2>/dev/null ||
 	t_skip_all "pymodbus missing: apt-get install python3-pymodbus python3-serial-asyncio"
 
-t_plan 68
+t_plan 76
 D=$T_TMP
 
 mbt() { $PY "$MBT" "$@"; }
@@ -248,6 +248,25 @@ t_ok "  ... reported as still queued" \
 	grep -q 'did not answer FC3 read holding 1 (1 reg) unit 4 within 0.400s (still queued behind other requests on the line)' "$LOG"
 t_is "$(mbt read "$GW" 2 0 2)" "201 202" "unit 2, queued behind the held request, is answered correctly"
 wait "$p4"
+
+# A client that queues a write behind the held line and leaves: its write
+# must not run later on the line (nobody waits for it, and it would let a
+# client exceed max_outstanding by leaving).
+t_is "$(mbt read "$GW" 2 13 1)" "0" "holding 13 of unit 2 is 0 before"
+gone=$(count 'unit 4: no answer for a request already given up' "$LOG")
+mbt read "$GW" 4 0 1 >/dev/null &
+p4=$!
+t_ok "a unit-4 request holds line B again" \
+	t_wait 5 bash -c "[ \$(grep -c 'unit 4 fc 3' '$D/rtub.log') -gt $((n4 + 1)) ]"
+t_is "$(raw "$GW" 0030000000060206000d1111 --wait 0.2)" "TIMEOUT" \
+	"a client queues a write to unit 2 behind it and leaves"
+wait "$p4"
+t_ok "  ... the held request ends" t_wait 5 bash -c \
+	"[ \$(grep -c 'unit 4: no answer for a request already given up' '$LOG') -gt $gone ]"
+t_is "$(mbt read "$GW" 2 13 1)" "0" "  ... the abandoned write never ran on the line"
+t_ok "  ... the simulator saw no write" eval '! grep -q "unit 2 fc 6" "$D/rtub.log"'
+t_is "$(mbt write "$GW" 2 13 4369)" "OK" "the same write from a client that waits is executed"
+t_is "$(mbt read "$GW" 2 13 1)" "4369" "  ... and reads back"
 
 # --- a silent device ----------------------------------------------------------
 t_ok "simulator on line B acknowledges going silent" ctl rtub "silent on"
