@@ -36,6 +36,7 @@
 
 static void conn_connect(struct mb_conn *c);
 static void dispatch(struct mb_device *d);
+static void dead_forget(struct mb_conn *c, uint16_t tid);
 
 void
 mb_pending_free(struct mb_pending *p)
@@ -123,6 +124,7 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 	struct mb_pending *p = arg;
 	struct mb_device *d = p->dev;
 	struct mb_conn *c = p->conn;
+	bool dead_full = false;
 	char desc[160];
 
 	(void)fd;
@@ -136,6 +138,10 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 	if (c != NULL) {
 		sent_remove(c, p);
 		c->consecutive_timeouts++;
+		if (c->ndead < MB_DEAD_TIDS)
+			c->dead_tid[c->ndead++] = p->dev_tid;
+		else
+			dead_full = true; /* reconnect below */
 	} else {
 		queue_remove(d, p);
 	}
@@ -145,13 +151,22 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 		 d->identity, d->addr_str, desc, d->request_timeout,
 		 c ? "" : " (no connection free)");
 	mb_complete_exception(p, MB_EX_GATEWAY_TARGET_NO_RESPONSE);
-	if (c != NULL && c->consecutive_timeouts >= MB_TIMEOUTS_BEFORE_RECONNECT &&
-	    c->state == MBC_UP) {
-		d->st->api->log(d->st->h, ZG_LOG_WARN,
-				"device %s (%s): %d answers missed in a row: reconnecting",
-				d->identity, d->addr_str, c->consecutive_timeouts);
+	if (c != NULL && c->state == MBC_UP &&
+	    (c->consecutive_timeouts >= MB_TIMEOUTS_BEFORE_RECONNECT ||
+	     dead_full)) {
+		if (c->consecutive_timeouts >= MB_TIMEOUTS_BEFORE_RECONNECT)
+			d->st->api->log(d->st->h, ZG_LOG_WARN,
+					"device %s (%s): %d answers missed in a row: reconnecting",
+					d->identity, d->addr_str,
+					c->consecutive_timeouts);
+		else
+			d->st->api->log(d->st->h, ZG_LOG_WARN,
+					"device %s (%s): more than %d answers missed on "
+					"connection %d: reconnecting",
+					d->identity, d->addr_str, MB_DEAD_TIDS, c->idx);
 		bufferevent_free(c->bev);
 		c->bev = NULL;
+		c->olen = 0;
 		c->state = MBC_DOWN;
 		/* Requests still on the wire will time out on their own. */
 		while (c->sent != NULL) {
@@ -182,6 +197,7 @@ conn_down(struct mb_conn *c, const char *why)
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
+	c->olen = 0; /* their requests fail below */
 	c->state = MBC_DOWN;
 	while (c->sent != NULL) {
 		struct mb_pending *p = c->sent;
@@ -239,6 +255,7 @@ conn_read(struct bufferevent *bev, void *arg)
 				break;
 		evbuffer_drain(in, f.consumed);
 		if (p == NULL) {
+			dead_forget(c, f.tid);
 			d->unsolicited++;
 			mb_event(d->st, "modbus.unsolicited_response",
 				 ZG_SEV_MEDIUM, NULL, d->identity, NULL,
@@ -295,6 +312,7 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		c->state = MBC_UP;
 		c->backoff = d->backoff_min;
 		c->consecutive_timeouts = 0;
+		c->ndead = 0; /* a new stream: no late answers can come */
 		bufferevent_set_timeouts(c->bev, NULL, NULL);
 		d->st->api->log(d->st->h, ZG_LOG_INFO,
 				"device %s (%s) connection %d up", d->identity,
@@ -340,6 +358,67 @@ conn_connect(struct mb_conn *c)
 		conn_down(c, strerror(errno));
 }
 
+/* Is tid one of c's timed-out requests, whose answer may come late? */
+static bool
+dead_has(const struct mb_conn *c, uint16_t tid)
+{
+	int i;
+
+	for (i = 0; i < c->ndead; i++)
+		if (c->dead_tid[i] == tid)
+			return true;
+	return false;
+}
+
+/* The late answer to tid came: the id may be used again. */
+static void
+dead_forget(struct mb_conn *c, uint16_t tid)
+{
+	int i;
+
+	for (i = 0; i < c->ndead; i++) {
+		if (c->dead_tid[i] == tid) {
+			c->dead_tid[i] = c->dead_tid[--c->ndead];
+			return;
+		}
+	}
+}
+
+/* End of a turn of the loop: write what was staged on c in one go. */
+static void
+conn_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct mb_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->olen > 0 && c->bev != NULL && c->state == MBC_UP)
+		fast_write(c->bev, c->obuf, c->olen);
+	c->olen = 0;
+}
+
+/*
+ * Stage one request (adu, len) for c.  The flush runs once every event
+ * already active in this turn has run, so the requests of all clients
+ * served in the turn leave in one send.  Requests on the wire count in
+ * max_inflight, so obuf holds them all; only a run of broadcasts (which
+ * do not stay in flight) can fill it, and then it is written at once.
+ */
+static void
+conn_stage(struct mb_conn *c, const uint8_t *adu, size_t len)
+{
+	size_t cap = (size_t)c->dev->max_inflight * MBAP_ADU_MAX;
+
+	if (c->olen + len > cap) {
+		fast_write(c->bev, c->obuf, c->olen);
+		c->olen = 0;
+	}
+	if (c->olen == 0)
+		event_active(c->flush_ev, EV_WRITE, 0);
+	memcpy(c->obuf + c->olen, adu, len);
+	c->olen += len;
+}
+
 /*
  * Put one request on connection c: a transaction id unused on c, the
  * device's unit (or the client's), and the PDU re-originated from the
@@ -361,16 +440,17 @@ send_one(struct mb_conn *c, struct mb_pending *p)
 		mb_complete_exception(p, MB_EX_SERVER_DEVICE_FAILURE);
 		return;
 	}
+	/* At most max_inflight + MB_DEAD_TIDS ids are taken: found fast. */
 	for (guard = 0; guard < 65536; guard++) {
 		p->dev_tid = d->next_tid++;
 		for (q = c->sent; q != NULL; q = q->next)
 			if (q->dev_tid == p->dev_tid)
 				break;
-		if (q == NULL)
+		if (q == NULL && !dead_has(c, p->dev_tid))
 			break;
 	}
 	mbap_write_header(adu, MBAP_HEADER_LEN, p->dev_tid, unit, (size_t)n);
-	fast_write(c->bev, adu, MBAP_HEADER_LEN + (size_t)n);
+	conn_stage(c, adu, MBAP_HEADER_LEN + (size_t)n);
 	if (unit == 0) {
 		/* Broadcast: devices do not answer. */
 		mb_complete(p, NULL, 0);
@@ -454,7 +534,9 @@ mb_device_start(struct mb_device *d)
 		c->idx = i;
 		c->backoff = d->backoff_min;
 		c->retry = evtimer_new(d->st->base, conn_retry, c);
-		if (c->retry == NULL)
+		c->flush_ev = event_new(d->st->base, -1, 0, conn_flush, c);
+		c->obuf = malloc((size_t)d->max_inflight * MBAP_ADU_MAX);
+		if (c->retry == NULL || c->flush_ev == NULL || c->obuf == NULL)
 			return -1;
 		conn_connect(c);
 	}
@@ -491,6 +573,9 @@ mb_device_stop(struct mb_device *d)
 			bufferevent_free(c->bev);
 		if (c->retry != NULL)
 			event_free(c->retry);
+		if (c->flush_ev != NULL)
+			event_free(c->flush_ev);
+		free(c->obuf);
 	}
 	free(d->conns);
 	d->conns = NULL;

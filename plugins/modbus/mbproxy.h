@@ -28,11 +28,14 @@
 
 struct bufferevent;
 struct event;
+struct evbuffer;
 struct mb_state;
 struct mb_session;
 
 #define MB_ID_MAX 256
 #define MB_PEER_MAX 64
+/* Timed-out transaction ids kept per device connection (then reconnect). */
+#define MB_DEAD_TIDS 32
 
 /* What a denied request gets. */
 enum mb_deny_action {
@@ -78,6 +81,22 @@ struct mb_conn {
 	int inflight;
 	int consecutive_timeouts;
 	struct mb_pending *sent;      /* requests on the wire, list */
+	/*
+	 * Requests built in one turn of the event loop are written together
+	 * at its end (one send for all the clients served in that turn):
+	 * obuf holds them, flush_ev is made active when the first arrives.
+	 */
+	uint8_t *obuf;                /* [max_inflight * MBAP_ADU_MAX] */
+	size_t olen;
+	struct event *flush_ev;
+	/*
+	 * Transaction ids of requests that timed out: the device may still
+	 * answer them late, so they are not reused on this connection (a
+	 * late answer must never be taken for the answer to a new request)
+	 * until it is reconnected.
+	 */
+	uint16_t dead_tid[MB_DEAD_TIDS];
+	int ndead;
 };
 
 /* One request travelling from a client to a device and back. */
