@@ -153,8 +153,19 @@ struct mb_ident {
 struct mb_session {
 	struct mb_state *st;
 	struct mb_listener *lst;
-	struct bufferevent *bev;      /* plaintext side (owned by tls if set) */
+	struct bufferevent *bev;      /* TLS: plaintext side (owned by tls) */
 	struct zg_tls *tls;           /* Modbus/TCP Security session, or NULL */
+	/*
+	 * A plain session does its own socket I/O (no bufferevent): one
+	 * recv() per readable event into `in', answers sent at once, and
+	 * only what the kernel does not take waits in `out'.
+	 */
+	int fd;                       /* plain: the client socket, or -1 */
+	struct event *rd_ev;          /* plain: persistent read event */
+	struct event *wr_ev;          /* plain: armed while out has data */
+	struct evbuffer *out;         /* plain: answers not yet sent */
+	uint8_t *in;                  /* plain: [MB_INPUT_HIGHWATER] */
+	size_t in_len;
 	bool handshaking;             /* TLS: identity not known yet */
 	char peer[MB_PEER_MAX];
 	struct sockaddr_storage peer_sa;

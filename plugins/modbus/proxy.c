@@ -15,18 +15,19 @@
 #endif
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "plugins/modbus/fastio.h"
 #include "plugins/modbus/mbproxy.h"
 
 /* Input kept per session before the client is pushed back: 16 frames. */
@@ -159,24 +160,113 @@ ident_take_token(struct mb_ident *id, double rate, double burst)
 /* ---------------------------------------------------------------- */
 /* answering */
 
+/*
+ * Session I/O.  A TLS session reads and writes through the bufferevent of
+ * its TLS layer; a plain one through its own socket (see mb_session):
+ * with a bufferevent every read costs an ioctl(FIONREAD) and a readv(),
+ * and every queued write two epoll_ctl() calls.  These helpers hide the
+ * difference from the framing and flow control below.
+ */
+/* A socket error that only means "not now". */
+static bool
+retriable(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+static size_t
+in_length(const struct mb_session *s)
+{
+	if (s->tls != NULL)
+		return evbuffer_get_length(bufferevent_get_input(s->bev));
+	return s->in_len;
+}
+
+/* The first `want' bytes of the input, contiguous (want <= in_length). */
+static const uint8_t *
+in_peek(struct mb_session *s, size_t want)
+{
+	if (s->tls != NULL)
+		return evbuffer_pullup(bufferevent_get_input(s->bev),
+				       (ssize_t)want);
+	return s->in;
+}
+
+static void
+in_drain(struct mb_session *s, size_t n)
+{
+	if (s->tls != NULL) {
+		evbuffer_drain(bufferevent_get_input(s->bev), n);
+		return;
+	}
+	memmove(s->in, s->in + n, s->in_len - n);
+	s->in_len -= n;
+}
+
+static size_t
+out_length(const struct mb_session *s)
+{
+	if (s->tls != NULL)
+		return evbuffer_get_length(bufferevent_get_output(s->bev));
+	return evbuffer_get_length(s->out);
+}
+
+/* Take requests from the client (on) or leave them in its socket. */
+static void
+reading(struct mb_session *s, bool on)
+{
+	if (s->tls != NULL) {
+		if (on)
+			bufferevent_enable(s->bev, EV_READ);
+		else
+			bufferevent_disable(s->bev, EV_READ);
+	} else if (on) {
+		event_add(s->rd_ev, NULL); /* no-op when already added */
+	} else {
+		event_del(s->rd_ev);
+	}
+}
+
+/*
+ * Plain session: send at once when nothing waits before it; what the
+ * kernel does not take is kept, in order, for the write event.  A send
+ * error is not acted on here (the caller may be in the middle of a
+ * device's answers): the write event meets it again and closes.
+ */
+static void
+plain_write(struct mb_session *s, const uint8_t *data, size_t len)
+{
+	if (evbuffer_get_length(s->out) == 0) {
+		ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == (ssize_t)len)
+			return;
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		}
+	}
+	evbuffer_add(s->out, data, len);
+	event_add(s->wr_ev, NULL);
+}
+
 static void
 reply(struct mb_session *s, uint16_t tid, uint8_t unit, const uint8_t *pdu,
       size_t len)
 {
 	uint8_t adu[MBAP_ADU_MAX];
 
-	if (s->closing || s->bev == NULL || len > MBAP_PDU_MAX ||
+	if (s->closing || (s->tls != NULL ? s->bev == NULL : s->fd < 0) ||
+	    len > MBAP_PDU_MAX ||
 	    mbap_write_header(adu, MBAP_HEADER_LEN, tid, unit, len) < 0)
 		return;
 	memcpy(adu + MBAP_HEADER_LEN, pdu, len);
 	if (s->tls != NULL)
 		bufferevent_write(s->bev, adu, MBAP_HEADER_LEN + len);
 	else
-		fast_write(s->bev, adu, MBAP_HEADER_LEN + len);
-	if (!s->read_paused &&
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) >
-		    MB_OUTPUT_HIGHWATER) {
-		bufferevent_disable(s->bev, EV_READ);
+		plain_write(s, adu, MBAP_HEADER_LEN + len);
+	if (!s->read_paused && out_length(s) > MB_OUTPUT_HIGHWATER) {
+		reading(s, false);
 		s->read_paused = true;
 		/* A partial frame left unread is our doing now, not a
 		 * slow client's: the half-open clock restarts on resume. */
@@ -186,17 +276,44 @@ reply(struct mb_session *s, uint16_t tid, uint8_t unit, const uint8_t *pdu,
 
 /* Output drained to the low watermark: take requests again. */
 static void
+session_drained(struct mb_session *s)
+{
+	if (s->read_paused && !s->closing &&
+	    out_length(s) <= MB_OUTPUT_HIGHWATER / 4) {
+		s->read_paused = false;
+		if (!s->wait_outstanding) {
+			reading(s, true);
+			/* Frames read before the pause are still buffered. */
+			if (in_length(s) > 0) {
+				struct timeval now = { 0, 0 };
+
+				evtimer_add(s->resume_ev, &now);
+			}
+		}
+	}
+}
+
+static void
 session_write(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_drained(arg);
+}
+
+/* Plain session: the socket takes more of the answers kept in out. */
+static void
+session_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct mb_session *s = arg;
 
-	if (s->read_paused && !s->closing &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) <=
-		    MB_OUTPUT_HIGHWATER / 4) {
-		s->read_paused = false;
-		if (!s->wait_outstanding)
-			bufferevent_enable(bev, EV_READ);
+	(void)what;
+	if (evbuffer_write(s->out, fd) < 0 && !retriable(errno)) {
+		mb_session_close(s, strerror(errno));
+		return;
 	}
+	if (evbuffer_get_length(s->out) == 0)
+		event_del(s->wr_ev);
+	session_drained(s);
 }
 
 /*
@@ -212,7 +329,7 @@ pause_for_outstanding(struct mb_session *s)
 		return;
 	s->wait_outstanding = true;
 	s->ident->waiting++;
-	bufferevent_disable(s->bev, EV_READ);
+	reading(s, false);
 	evtimer_del(s->frame_timer);
 }
 
@@ -233,12 +350,12 @@ resume_waiting(struct mb_state *st, struct mb_ident *id)
 		o->wait_outstanding = false;
 		id->waiting--;
 		if (!o->read_paused && !o->closing)
-			bufferevent_enable(o->bev, EV_READ);
+			reading(o, true);
 		evtimer_add(o->resume_ev, &now);
 	}
 }
 
-static void session_read(struct bufferevent *bev, void *arg);
+static void session_input(struct mb_session *s);
 
 static void
 session_resume(evutil_socket_t fd, short what, void *arg)
@@ -248,8 +365,8 @@ session_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* Frames read before the pause are still buffered. */
-	if (!s->wait_outstanding && !s->closing)
-		session_read(s->bev, s);
+	if (!s->wait_outstanding && !s->read_paused && !s->closing)
+		session_input(s);
 }
 
 /*
@@ -368,8 +485,15 @@ mb_session_close(struct mb_session *s, const char *why)
 		s->ident->waiting--;
 	if (s->tls != NULL)
 		st->api->tls_close(s->tls); /* flush, close_notify, frees bev */
-	else if (s->bev != NULL)
-		bufferevent_free(s->bev);
+	if (s->rd_ev != NULL)
+		event_free(s->rd_ev);
+	if (s->wr_ev != NULL)
+		event_free(s->wr_ev);
+	if (s->out != NULL)
+		evbuffer_free(s->out);
+	if (s->fd >= 0)
+		evutil_closesocket(s->fd);
+	free(s->in);
 	ident_put(st, s->ident);
 	free(s);
 }
@@ -546,7 +670,7 @@ frame_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	mb_event(s->st, "modbus.half_open_frame", ZG_SEV_MEDIUM, s, NULL, NULL,
 		 "client sent %zu bytes of a frame and stopped for %.1fs: closed",
-		 evbuffer_get_length(bufferevent_get_input(s->bev)),
+		 in_length(s),
 		 s->lst->frame_timeout);
 	mb_session_close(s, "half-open frame timeout");
 }
@@ -566,15 +690,17 @@ idle_timeout(evutil_socket_t fd, short what, void *arg)
 	mb_session_close(s, "idle timeout");
 }
 
+/*
+ * Frame and handle the requests buffered on s, in order, until one is
+ * incomplete or flow control stops the session.
+ */
 static void
-session_read(struct bufferevent *bev, void *arg)
+session_input(struct mb_session *s)
 {
-	struct mb_session *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len;
 	bool framed = false;
 
-	while ((len = evbuffer_get_length(in)) > 0) {
+	while ((len = in_length(s)) > 0) {
 		size_t want = len < MBAP_ADU_MAX ? len : MBAP_ADU_MAX;
 		const uint8_t *data;
 		uint8_t copy[MBAP_ADU_MAX];
@@ -588,7 +714,7 @@ session_read(struct bufferevent *bev, void *arg)
 			pause_for_outstanding(s);
 			return;
 		}
-		data = evbuffer_pullup(in, (ssize_t)want);
+		data = in_peek(s, want);
 		rc = mbap_frame(data, want, &f);
 		if (rc == MBAP_NEED_MORE)
 			break;
@@ -603,7 +729,7 @@ session_read(struct bufferevent *bev, void *arg)
 		/* The frame is copied: handling may reply and reenter. */
 		memcpy(copy, data, f.consumed);
 		f.pdu = copy + MBAP_HEADER_LEN;
-		evbuffer_drain(in, f.consumed);
+		in_drain(s, f.consumed);
 		framed = true;
 		if (handle_request(s, &f) < 0)
 			return;
@@ -613,7 +739,7 @@ session_read(struct bufferevent *bev, void *arg)
 	 * of the last complete frame (or of its first byte).  Completing a
 	 * frame is progress and restarts the clock; trickling bytes is not.
 	 */
-	if (evbuffer_get_length(in) > 0 && !s->read_paused) {
+	if (in_length(s) > 0 && !s->read_paused) {
 		if (s->lst->frame_timeout > 0 &&
 		    (framed || !evtimer_pending(s->frame_timer, NULL))) {
 			struct timeval tv = tv_of(s->lst->frame_timeout);
@@ -622,6 +748,45 @@ session_read(struct bufferevent *bev, void *arg)
 	} else if (!s->read_paused) {
 		evtimer_del(s->frame_timer);
 	}
+}
+
+static void
+session_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_input(arg);
+}
+
+/*
+ * Plain session: one recv() per readable event, as much as the input
+ * buffer holds (16 frames; the rest waits in the socket).  End of stream
+ * or an error closes the session.
+ */
+static void
+session_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct mb_session *s = arg;
+	size_t room = MB_INPUT_HIGHWATER - s->in_len;
+	ssize_t n;
+
+	(void)what;
+	if (room == 0) {
+		/* Only reachable while paused: nothing to take. */
+		event_del(s->rd_ev);
+		return;
+	}
+	n = recv(fd, s->in + s->in_len, room, 0);
+	if (n == 0) {
+		mb_session_close(s, "client closed the connection");
+		return;
+	}
+	if (n < 0) {
+		if (!retriable(errno))
+			mb_session_close(s, strerror(errno));
+		return;
+	}
+	s->in_len += (size_t)n;
+	session_input(s);
 }
 
 /*
@@ -750,21 +915,35 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 			return;
 		}
 		s->handshaking = true;
+		s->fd = -1;
 	} else {
-		s->bev = bufferevent_socket_new(st->base, fd,
-						BEV_OPT_CLOSE_ON_FREE);
+		s->fd = fd;
+		s->rd_ev = event_new(st->base, fd, EV_READ | EV_PERSIST,
+				     session_readable, s);
+		s->wr_ev = event_new(st->base, fd, EV_WRITE | EV_PERSIST,
+				     session_writable, s);
+		s->out = evbuffer_new();
+		s->in = malloc(MB_INPUT_HIGHWATER);
 	}
 	s->frame_timer = evtimer_new(st->base, frame_timeout, s);
 	s->idle_timer = evtimer_new(st->base, idle_timeout, s);
 	s->resume_ev = evtimer_new(st->base, session_resume, s);
-	if (s->bev == NULL || s->frame_timer == NULL || s->idle_timer == NULL ||
+	if ((s->tls != NULL ? s->bev == NULL :
+	     s->rd_ev == NULL || s->wr_ev == NULL || s->out == NULL ||
+	     s->in == NULL) ||
+	    s->frame_timer == NULL || s->idle_timer == NULL ||
 	    s->resume_ev == NULL) {
 		if (s->tls != NULL)
 			st->api->tls_free(s->tls);
-		else if (s->bev == NULL)
-			evutil_closesocket(fd);
 		else
-			bufferevent_free(s->bev);
+			evutil_closesocket(fd);
+		if (s->rd_ev)
+			event_free(s->rd_ev);
+		if (s->wr_ev)
+			event_free(s->wr_ev);
+		if (s->out)
+			evbuffer_free(s->out);
+		free(s->in);
 		if (s->frame_timer)
 			event_free(s->frame_timer);
 		if (s->idle_timer)
@@ -802,10 +981,16 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	s->next = st->sessions;
 	st->sessions = s;
 	st->nsessions++;
-	bufferevent_setcb(s->bev, session_read, session_write, session_event, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, MB_INPUT_HIGHWATER);
-	bufferevent_setwatermark(s->bev, EV_WRITE, MB_OUTPUT_HIGHWATER / 4, 0);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (s->tls != NULL) {
+		bufferevent_setcb(s->bev, session_read, session_write,
+				  session_event, s);
+		bufferevent_setwatermark(s->bev, EV_READ, 0, MB_INPUT_HIGHWATER);
+		bufferevent_setwatermark(s->bev, EV_WRITE,
+					 MB_OUTPUT_HIGHWATER / 4, 0);
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	} else {
+		event_add(s->rd_ev, NULL);
+	}
 	if (l->idle_timeout > 0) {
 		struct timeval tv = tv_of(l->idle_timeout);
 		evtimer_add(s->idle_timer, &tv);
