@@ -648,15 +648,43 @@ tls_conn_free(struct tls_conn *c)
 	free(c);
 }
 
-/* Move everything SSL wrote into the wbio to the socket's output. */
+/*
+ * Move everything SSL wrote into the wbio to the socket.  When nothing is
+ * queued ahead of it the ciphertext is sent at once: queued in the
+ * bufferevent it would cost a turn of the loop and two epoll_ctl() calls
+ * (arm and disarm the write event) per record, which on a request/answer
+ * protocol was most of the layer's cost.  What the kernel does not take,
+ * and any send error, goes through the bufferevent as before (in order,
+ * with its back-pressure and error reporting).
+ */
 static int
 flush_wbio(struct tls_conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->sock);
 	struct evbuffer_iovec v;
+	evutil_socket_t fd = bufferevent_getfd(c->sock);
 	size_t pending;
 	int n;
 
+	if (fd >= 0 && evbuffer_get_length(out) == 0) {
+		unsigned char buf[CHUNK];
+
+		while (BIO_ctrl_pending(c->wbio) > 0) {
+			ssize_t w;
+
+			n = BIO_read(c->wbio, buf, (int)sizeof(buf));
+			if (n <= 0)
+				return -1;
+			w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w == (ssize_t)n)
+				continue;
+			if (w < 0)
+				w = 0;
+			if (evbuffer_add(out, buf + w, (size_t)(n - w)) < 0)
+				return -1;
+			break;
+		}
+	}
 	while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
 		if (evbuffer_reserve_space(out, (ev_ssize_t)(pending < CHUNK ?
 					   pending : CHUNK), &v, 1) < 1)
