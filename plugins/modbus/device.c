@@ -26,10 +26,8 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "plugins/modbus/fastio.h"
 #include "plugins/modbus/mbproxy.h"
 
 #define MB_TIMEOUTS_BEFORE_RECONNECT 3
@@ -37,6 +35,7 @@
 static void conn_connect(struct mb_conn *c);
 static void dispatch(struct mb_device *d);
 static void dead_forget(struct mb_conn *c, uint16_t tid);
+static void conn_close(struct mb_conn *c);
 
 void
 mb_pending_free(struct mb_pending *p)
@@ -164,9 +163,7 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 					"device %s (%s): more than %d answers missed on "
 					"connection %d: reconnecting",
 					d->identity, d->addr_str, MB_DEAD_TIDS, c->idx);
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-		c->olen = 0;
+		conn_close(c);
 		c->state = MBC_DOWN;
 		/* Requests still on the wire will time out on their own. */
 		while (c->sent != NULL) {
@@ -178,6 +175,28 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 		conn_connect(c);
 	}
 	dispatch(d);
+}
+
+/* Close c's socket and forget its buffered bytes (state is the caller's). */
+static void
+conn_close(struct mb_conn *c)
+{
+	if (c->rd_ev != NULL) {
+		event_free(c->rd_ev);
+		c->rd_ev = NULL;
+	}
+	if (c->wr_ev != NULL) {
+		event_free(c->wr_ev);
+		c->wr_ev = NULL;
+	}
+	if (c->fd >= 0) {
+		evutil_closesocket(c->fd);
+		c->fd = -1;
+	}
+	if (c->out != NULL)
+		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	c->in_len = 0;
+	c->olen = 0;
 }
 
 /* Fail everything on the wire, close, and retry after the backoff. */
@@ -193,11 +212,7 @@ conn_down(struct mb_conn *c, const char *why)
 				"device %s (%s) connection %d: %s; retrying in %.1fs",
 				d->identity, d->addr_str, c->idx, why,
 				c->backoff);
-	if (c->bev != NULL) {
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-	}
-	c->olen = 0; /* their requests fail below */
+	conn_close(c); /* staged requests fail below */
 	c->state = MBC_DOWN;
 	while (c->sent != NULL) {
 		struct mb_pending *p = c->sent;
@@ -220,16 +235,14 @@ conn_down(struct mb_conn *c, const char *why)
  * request is dropped, reported, and the client gets 0x0B.
  */
 static void
-conn_read(struct bufferevent *bev, void *arg)
+conn_input(struct mb_conn *c)
 {
-	struct mb_conn *c = arg;
 	struct mb_device *d = c->dev;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len;
+	size_t off = 0, len;
 
-	while ((len = evbuffer_get_length(in)) > 0) {
+	while ((len = c->in_len - off) > 0) {
 		size_t want = len < MBAP_ADU_MAX ? len : MBAP_ADU_MAX;
-		const uint8_t *data = evbuffer_pullup(in, (ssize_t)want);
+		const uint8_t *data = c->in + off;
 		struct mbap_frame f;
 		enum mbap_status rc = mbap_frame(data, want, &f);
 		struct mb_pending *p;
@@ -253,7 +266,7 @@ conn_read(struct bufferevent *bev, void *arg)
 		for (p = c->sent; p != NULL; p = p->next)
 			if (p->dev_tid == f.tid)
 				break;
-		evbuffer_drain(in, f.consumed);
+		off += f.consumed;
 		if (p == NULL) {
 			dead_forget(c, f.tid);
 			d->unsolicited++;
@@ -294,39 +307,89 @@ conn_read(struct bufferevent *bev, void *arg)
 			mb_complete(p, pdu, pdu_len);
 		}
 	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
 	dispatch(d);
 }
 
+/*
+ * The device connection is readable: one recv() (as much as the input
+ * buffer holds), then every complete answer.  End of stream or an error
+ * takes the connection down.
+ */
 static void
-conn_event(struct bufferevent *bev, short what, void *arg)
+conn_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct mb_conn *c = arg;
+	size_t cap = (size_t)(c->dev->max_inflight + 1) * MBAP_ADU_MAX;
+	ssize_t n;
+
+	(void)what;
+	if (c->in_len >= cap) { /* cannot happen: answers are consumed */
+		conn_down(c, "input buffer full");
+		return;
+	}
+	n = recv(fd, c->in + c->in_len, cap - c->in_len, 0);
+	if (n == 0) {
+		conn_down(c, "device closed the connection");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			conn_down(c, strerror(errno));
+		return;
+	}
+	c->in_len += (size_t)n;
+	conn_input(c);
+}
+
+/*
+ * Writable: during connect, the connection is made (or failed, or timed
+ * out); once up, the kernel takes more of the requests kept in out.
+ */
+static void
+conn_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct mb_conn *c = arg;
 	struct mb_device *d = c->dev;
 
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		int one = 1;
+	if (c->state == MBC_CONNECTING) {
+		int err = 0, one = 1;
+		socklen_t len = sizeof(err);
 
-		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY,
-			   &one, sizeof(one));
+		if (what & EV_TIMEOUT) {
+			conn_down(c, "connect timed out");
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0) {
+			conn_down(c, strerror(err));
+			return;
+		}
+		event_del(c->wr_ev);
+		if (event_add(c->rd_ev, NULL) < 0) {
+			conn_down(c, "cannot watch the connection");
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->state = MBC_UP;
 		c->backoff = d->backoff_min;
 		c->consecutive_timeouts = 0;
 		c->ndead = 0; /* a new stream: no late answers can come */
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
 		d->st->api->log(d->st->h, ZG_LOG_INFO,
 				"device %s (%s) connection %d up", d->identity,
 				d->addr_str, c->idx);
 		dispatch(d);
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
-		conn_down(c, "device closed the connection");
-	else if (what & BEV_EVENT_TIMEOUT)
-		conn_down(c, "connect timed out");
-	else if (what & BEV_EVENT_ERROR)
-		conn_down(c, evutil_socket_error_to_string(
-				     EVUTIL_SOCKET_ERROR()));
+	if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN &&
+	    errno != EWOULDBLOCK && errno != EINTR) {
+		conn_down(c, strerror(errno));
+		return;
+	}
+	if (evbuffer_get_length(c->out) == 0)
+		event_del(c->wr_ev);
 }
 
 static void
@@ -342,20 +405,56 @@ conn_connect(struct mb_conn *c)
 {
 	struct mb_device *d = c->dev;
 	struct timeval tv = tv_of(d->connect_timeout);
+	int fd;
 
-	c->bev = bufferevent_socket_new(d->st->base, -1,
-					BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	c->state = MBC_CONNECTING;
+	fd = socket(d->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		conn_down(c, strerror(errno));
+		return;
+	}
+	c->fd = fd;
+	c->rd_ev = event_new(d->st->base, fd, EV_READ | EV_PERSIST,
+			     conn_readable, c);
+	c->wr_ev = event_new(d->st->base, fd, EV_WRITE | EV_PERSIST,
+			     conn_writable, c);
+	if (c->rd_ev == NULL || c->wr_ev == NULL) {
 		conn_down(c, "out of memory");
 		return;
 	}
-	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
-	bufferevent_set_timeouts(c->bev, NULL, &tv);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->state = MBC_CONNECTING;
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&d->addr,
-				       (int)d->addrlen) < 0)
+	if (connect(fd, (struct sockaddr *)&d->addr, d->addrlen) < 0 &&
+	    errno != EINPROGRESS) {
 		conn_down(c, strerror(errno));
+		return;
+	}
+	/* Writable when connected (or failed); the timeout is the
+	 * connect timeout. */
+	event_add(c->wr_ev, &tv);
+}
+
+/*
+ * Send len bytes of requests: at once when nothing waits before them;
+ * what the kernel does not take waits in out for the write event.  A
+ * send error is left for the write event (the caller may be inside the
+ * device's callbacks), which meets it again and takes the connection
+ * down.
+ */
+static void
+conn_send(struct mb_conn *c, const uint8_t *data, size_t len)
+{
+	if (evbuffer_get_length(c->out) == 0) {
+		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == (ssize_t)len)
+			return;
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		}
+	}
+	evbuffer_add(c->out, data, len);
+	event_add(c->wr_ev, NULL);
 }
 
 /* Is tid one of c's timed-out requests, whose answer may come late? */
@@ -392,8 +491,8 @@ conn_flush(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->olen > 0 && c->bev != NULL && c->state == MBC_UP)
-		fast_write(c->bev, c->obuf, c->olen);
+	if (c->olen > 0 && c->fd >= 0 && c->state == MBC_UP)
+		conn_send(c, c->obuf, c->olen);
 	c->olen = 0;
 }
 
@@ -410,7 +509,7 @@ conn_stage(struct mb_conn *c, const uint8_t *adu, size_t len)
 	size_t cap = (size_t)c->dev->max_inflight * MBAP_ADU_MAX;
 
 	if (c->olen + len > cap) {
-		fast_write(c->bev, c->obuf, c->olen);
+		conn_send(c, c->obuf, c->olen);
 		c->olen = 0;
 	}
 	if (c->olen == 0)
@@ -527,6 +626,8 @@ mb_device_start(struct mb_device *d)
 	d->conns = calloc((size_t)d->nconns, sizeof(*d->conns));
 	if (d->conns == NULL)
 		return -1;
+	for (i = 0; i < d->nconns; i++)
+		d->conns[i].fd = -1; /* before anything can fail */
 	for (i = 0; i < d->nconns; i++) {
 		struct mb_conn *c = &d->conns[i];
 
@@ -536,7 +637,10 @@ mb_device_start(struct mb_device *d)
 		c->retry = evtimer_new(d->st->base, conn_retry, c);
 		c->flush_ev = event_new(d->st->base, -1, 0, conn_flush, c);
 		c->obuf = malloc((size_t)d->max_inflight * MBAP_ADU_MAX);
-		if (c->retry == NULL || c->flush_ev == NULL || c->obuf == NULL)
+		c->in = malloc((size_t)(d->max_inflight + 1) * MBAP_ADU_MAX);
+		c->out = evbuffer_new();
+		if (c->retry == NULL || c->flush_ev == NULL || c->obuf == NULL ||
+		    c->in == NULL || c->out == NULL)
 			return -1;
 		conn_connect(c);
 	}
@@ -569,13 +673,15 @@ mb_device_stop(struct mb_device *d)
 			mb_complete_exception(p,
 					      MB_EX_GATEWAY_TARGET_NO_RESPONSE);
 		}
-		if (c->bev != NULL)
-			bufferevent_free(c->bev);
+		conn_close(c);
 		if (c->retry != NULL)
 			event_free(c->retry);
 		if (c->flush_ev != NULL)
 			event_free(c->flush_ev);
 		free(c->obuf);
+		free(c->in);
+		if (c->out != NULL)
+			evbuffer_free(c->out);
 	}
 	free(d->conns);
 	d->conns = NULL;

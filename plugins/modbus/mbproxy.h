@@ -74,7 +74,17 @@ struct mb_device {
 struct mb_conn {
 	struct mb_device *dev;
 	int idx;
-	struct bufferevent *bev;
+	/*
+	 * The connection does its own socket I/O (no bufferevent): one recv()
+	 * per readable event into `in', requests sent from obuf at the end of
+	 * a loop turn, and only what the kernel does not take waits in `out'.
+	 */
+	int fd;                       /* -1 while down */
+	struct event *rd_ev;          /* persistent read, while up */
+	struct event *wr_ev;          /* connect completion, then backlog */
+	struct evbuffer *out;         /* requests not yet taken by the kernel */
+	uint8_t *in;                  /* [(max_inflight + 1) * MBAP_ADU_MAX] */
+	size_t in_len;
 	enum { MBC_DOWN, MBC_CONNECTING, MBC_UP } state;
 	struct event *retry;          /* reconnect timer */
 	double backoff;
