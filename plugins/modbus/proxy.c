@@ -228,26 +228,19 @@ reading(struct mb_session *s, bool on)
 }
 
 /*
- * Plain session: send at once when nothing waits before it; what the
- * kernel does not take is kept, in order, for the write event.  A send
- * error is not acted on here (the caller may be in the middle of a
- * device's answers): the write event meets it again and closes.
+ * Plain session: answers are collected in out and written when the loop
+ * turn's other events have run (the write event is made active), so the
+ * answers one device read completes for a pipelining client leave in
+ * one write.  What the kernel does not take stays in out, in order, for
+ * the write event proper.  A write error closes the session there, never
+ * here (the caller may be in the middle of a device's answers).
  */
 static void
 plain_write(struct mb_session *s, const uint8_t *data, size_t len)
 {
-	if (evbuffer_get_length(s->out) == 0) {
-		ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n == (ssize_t)len)
-			return;
-		if (n > 0) {
-			data += n;
-			len -= (size_t)n;
-		}
-	}
+	if (evbuffer_get_length(s->out) == 0)
+		event_active(s->wr_ev, EV_WRITE, 0);
 	evbuffer_add(s->out, data, len);
-	event_add(s->wr_ev, NULL);
 }
 
 static void
@@ -300,19 +293,22 @@ session_write(struct bufferevent *bev, void *arg)
 	session_drained(arg);
 }
 
-/* Plain session: the socket takes more of the answers kept in out. */
+/* Plain session: answers were collected, or the socket takes more. */
 static void
 session_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct mb_session *s = arg;
 
 	(void)what;
-	if (evbuffer_write(s->out, fd) < 0 && !retriable(errno)) {
+	if (evbuffer_get_length(s->out) > 0 &&
+	    evbuffer_write(s->out, fd) < 0 && !retriable(errno)) {
 		mb_session_close(s, strerror(errno));
 		return;
 	}
 	if (evbuffer_get_length(s->out) == 0)
 		event_del(s->wr_ev);
+	else
+		event_add(s->wr_ev, NULL); /* the rest when the socket takes it */
 	session_drained(s);
 }
 
