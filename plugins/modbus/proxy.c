@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -160,6 +159,13 @@ ident_take_token(struct mb_ident *id, double rate, double burst)
 /* ---------------------------------------------------------------- */
 /* answering */
 
+/* A socket error that only means "not now". */
+static bool
+retriable(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
 /*
  * Session I/O.  A TLS session reads and writes through the bufferevent of
  * its TLS layer; a plain one through its own socket (see mb_session):
@@ -167,12 +173,6 @@ ident_take_token(struct mb_ident *id, double rate, double burst)
  * and every queued write two epoll_ctl() calls.  These helpers hide the
  * difference from the framing and flow control below.
  */
-/* A socket error that only means "not now". */
-static bool
-retriable(int err)
-{
-	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
-}
 
 static size_t
 in_length(const struct mb_session *s)
@@ -485,8 +485,14 @@ mb_session_close(struct mb_session *s, const char *why)
 		event_free(s->rd_ev);
 	if (s->wr_ev != NULL)
 		event_free(s->wr_ev);
-	if (s->out != NULL)
+	if (s->out != NULL) {
+		/* Answers of this turn (say, the exception before a denial
+		 * flood closes the session) still go out if the socket
+		 * takes them now; nothing waits for more. */
+		if (s->fd >= 0 && evbuffer_get_length(s->out) > 0)
+			(void)evbuffer_write(s->out, s->fd);
 		evbuffer_free(s->out);
+	}
 	if (s->fd >= 0)
 		evutil_closesocket(s->fd);
 	free(s->in);
