@@ -144,6 +144,12 @@ api_cfg_line(const struct zg_cfg *node)
 	return cfg_line(S(node));
 }
 
+static const char *
+api_cfg_file(const struct zg_cfg *node)
+{
+	return node ? cfg_file(S(node)) : NULL;
+}
+
 static int
 api_cfg_string(struct zg_host *h, const struct zg_cfg *node, const char *key,
 	       const char *def, const char **out)
@@ -539,6 +545,7 @@ static const struct zg_host_api host_api = {
 	.uplink_free = bus_uplink_free,
 	.emit_zone = api_emit_zone,
 	.gateway_id = api_gateway_id,
+	.cfg_file = api_cfg_file,
 };
 
 /* ---------------------------------------------------------------- */

@@ -144,12 +144,17 @@ template_ok(const char *t, bool allow_topic)
 	return t[0] != '\0';
 }
 
+/*
+ * A string setting copied into out.  With `file', a relative name is
+ * taken relative to the configuration file's directory, as the host's
+ * own TLS settings are.
+ */
 static int
-copy_str(const struct zg_host_api *api, struct zg_host *h,
-	 const struct zg_cfg *cfg, const char *key, const char *def,
-	 char *out, size_t outlen, bool required)
+copy_str_f(const struct zg_host_api *api, struct zg_host *h,
+	   const struct zg_cfg *cfg, const char *key, const char *def,
+	   char *out, size_t outlen, bool required, bool file)
 {
-	const char *v;
+	const char *v, *cf, *slash;
 
 	if (api->cfg_string(h, cfg, key, def, &v) < 0)
 		return -1;
@@ -161,13 +166,24 @@ copy_str(const struct zg_host_api *api, struct zg_host *h,
 		out[0] = '\0';
 		return 0;
 	}
-	if (strlen(v) >= outlen) {
+	cf = file && v[0] != '/' ? api->cfg_file(cfg) : NULL;
+	slash = cf ? strrchr(cf, '/') : NULL;
+	if ((size_t)snprintf(out, outlen, "%.*s%s%s",
+			     slash ? (int)(slash - cf) : 0, slash ? cf : "",
+			     slash ? "/" : "", v) >= outlen) {
 		api->cfg_error(h, cfg, key, "longer than %zu characters",
 			       outlen - 1);
 		return -1;
 	}
-	snprintf(out, outlen, "%s", v);
 	return 0;
+}
+
+static int
+copy_str(const struct zg_host_api *api, struct zg_host *h,
+	 const struct zg_cfg *cfg, const char *key, const char *def,
+	 char *out, size_t outlen, bool required)
+{
+	return copy_str_f(api, h, cfg, key, def, out, outlen, required, false);
 }
 
 static int
@@ -186,9 +202,12 @@ mq_read_config(const struct zg_host_api *api, struct zg_host *h,
 	rc |= api->cfg_known_keys(h, cfg, mq_keys);
 	rc |= copy_str(api, h, cfg, "host", NULL, c->host, sizeof(c->host), true);
 	rc |= api->cfg_int(h, cfg, "port", 8883, 1, 65535, &c->port);
-	rc |= copy_str(api, h, cfg, "ca", NULL, c->ca, sizeof(c->ca), true);
-	rc |= copy_str(api, h, cfg, "cert", NULL, c->cert, sizeof(c->cert), true);
-	rc |= copy_str(api, h, cfg, "key", NULL, c->key, sizeof(c->key), true);
+	rc |= copy_str_f(api, h, cfg, "ca", NULL, c->ca, sizeof(c->ca), true,
+			 true);
+	rc |= copy_str_f(api, h, cfg, "cert", NULL, c->cert, sizeof(c->cert),
+			 true, true);
+	rc |= copy_str_f(api, h, cfg, "key", NULL, c->key, sizeof(c->key), true,
+			 true);
 	rc |= copy_str(api, h, cfg, "tls_version", "tlsv1.2", c->tls_version,
 		       sizeof(c->tls_version), false);
 	rc |= api->cfg_bool(h, cfg, "verify_hostname", true, &c->verify_hostname);

@@ -295,6 +295,12 @@ struct zg_host_api {
 			 const char *zone, const void *payload, size_t len);
 	/* The gateway's id (gateway.id) in force now; borrowed. */
 	const char *(*gateway_id)(struct zg_host *h);
+	/*
+	 * The configuration file a node was read from (for file names
+	 * relative to it, as the host's own TLS settings take them), or
+	 * NULL.  Valid like the node.
+	 */
+	const char *(*cfg_file)(const struct zg_cfg *node);
 };
 
 /*
