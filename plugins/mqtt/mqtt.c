@@ -98,6 +98,7 @@ struct mq_state {
 	struct mq_conn *conn;
 	unsigned gen;
 	bool connected;
+	bool refused_send;        /* send() said -1 for a full window */
 	int proto_now;            /* PROTO_5 or PROTO_311 in use */
 	int attempts;             /* failed attempts since the last success */
 	bool said_down;           /* the outage was logged */
@@ -374,6 +375,7 @@ teardown(struct mq_state *st)
 {
 	st->gen++;
 	st->connected = false;
+	st->refused_send = false;
 	st->n = 0;
 	st->head = 0;
 	st->api->timer_stop(st->ctimeout);
@@ -497,6 +499,8 @@ static void
 handle(struct mq_state *st, const struct qev *e)
 {
 	char why[200];
+	uint64_t seq = 0;
+	bool found = false;
 	unsigned i;
 
 	if (e->gen != st->gen)
@@ -546,12 +550,21 @@ handle(struct mq_state *st, const struct qev *e)
 			}
 			st->acked++;
 			st->mids[k] = -1;
-			st->api->uplink_ack(st->up, st->seqs[k]);
+			seq = st->seqs[k];
+			found = true;
 			break;
 		}
+		/* Free the window before the host feeds us again. */
 		while (st->n > 0 && st->mids[st->head] == -1) {
 			st->head = (st->head + 1) % (unsigned)st->c.max_inflight;
 			st->n--;
+		}
+		if (found)
+			st->api->uplink_ack(st->up, seq);
+		if (st->refused_send && st->connected &&
+		    st->n < (unsigned)st->c.max_inflight) {
+			st->refused_send = false;
+			st->api->uplink_ready(st->up);
 		}
 		break;
 	case QE_DISCONNECT:
@@ -593,8 +606,12 @@ mq_send(void *arg, const struct zg_msg *m)
 	unsigned k;
 	int mid = 0, rc;
 
-	if (!st->connected || st->n >= (unsigned)st->c.max_inflight)
+	if (!st->connected)
 		return -1;
+	if (st->n >= (unsigned)st->c.max_inflight) {
+		st->refused_send = true; /* uplink_ready() once a PUBACK frees room */
+		return -1;
+	}
 	expand(st, st->c.topic, m->topic, m->zone, topic, sizeof(topic));
 	rc = mosquitto_publish(st->mosq, &mid, topic, (int)m->len, m->payload,
 			       1, false);

@@ -16,10 +16,13 @@ t_ok "a client WITHOUT a certificate is refused by the broker" bash -c \
 	"! mosquitto_pub -h 127.0.0.1 -p $BROKER_PORT --cafile $PKI/ca.crt -q 1 -t x -m y 2>/dev/null"
 t_ok "a client with a certificate is accepted (subscriber ready)" nb_sub 'zonegate/#' "$D/sub"
 
+# Bursts of 5 every 50 ms through a window of 2 unacknowledged messages:
+# the uplink's window fills and must reopen on every PUBACK.
 EX_PORT=$(t_free_port)
-nb_gw_conf "$D/gw.conf" "$D/spool" 0.05
+EX_BURST=5
+nb_gw_conf "$D/gw.conf" "$D/spool" 0.05 "max_inflight = 2;"
 t_ok "zonegated starts with the spool and the mqtt plugin" zg_start "$D/gw.conf" "$D/gw.log"
-t_ok "20 heartbeats arrive through spool -> MQTT/TLS -> broker" t_wait 20 nb_has_at_least "$D/sub" 20
+t_ok "200 heartbeats arrive through spool -> MQTT/TLS -> broker (window of 2)" t_wait 30 nb_has_at_least "$D/sub" 200
 t_grep "the uplink speaks MQTT 5 with the broker" 'connected to 127.0.0.1:[0-9]+ \(MQTT 5, TLS, QoS 1\)' "$D/gw.log"
 line=$(grep -m1 '"seq":1,' "$D/sub")
 t_ok "envelope: topic template, gateway id, seq, ts, topic, zone, source, payload" \

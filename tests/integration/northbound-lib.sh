@@ -33,6 +33,7 @@ certfile $PKI/server.crt
 keyfile $PKI/server.key
 require_certificate true
 allow_anonymous true
+max_queued_messages 1000000
 C
 	BROKER_PORT=$1
 }
@@ -70,9 +71,9 @@ nb_probe() {
 
 # nb_gw_conf FILE SPOOLDIR HEARTBEAT [extra plugin config]
 nb_gw_conf() {
-	local beat="config = { heartbeat = $3; };"
+	local beat="config = { heartbeat = $3; burst = ${EX_BURST:-1}; };"
 	[ -n "${EX_PORT:-}" ] &&
-		beat="config = { heartbeat = $3; listen = \"127.0.0.1:$EX_PORT\"; max_line = 16; };"
+		beat="config = { heartbeat = $3; burst = ${EX_BURST:-1}; listen = \"127.0.0.1:$EX_PORT\"; max_line = 16; };"
 	cat >"$1" <<C
 gateway = { id = "gw-test"; pidfile = "$T_TMP/zonegated.pid"; shutdown_timeout = 2.0; };
 spool = { dir = "$2"; segment_size = "64K"; max_bytes = "16M"; fsync = "batch"; };
