@@ -57,6 +57,7 @@ struct bus {
 	struct zg_uplink *ups;
 	bool full_episode;        /* a refusal was logged: log recovery */
 	bool sync_failing;
+	bool ckpt_failing;
 	uint64_t first_seq_run;   /* first seq appended by this process */
 	struct bus_stats st;
 	char *env;                /* envelope buffer */
@@ -77,6 +78,37 @@ jws(struct jp *j)
 		j->p++;
 }
 
+/*
+ * One UTF-8 sequence whose lead byte c (>= 0x80) was just consumed:
+ * well-formed, shortest form, no surrogates, at most U+10FFFF.
+ */
+static int
+jutf8(struct jp *j, unsigned char c)
+{
+	unsigned char c1;
+	int n, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 1;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 2;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 3;
+	else
+		return -1;
+	if (j->end - j->p < n)
+		return -1;
+	c1 = (unsigned char)j->p[0];
+	if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) ||
+	    (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (((unsigned char)j->p[i] & 0xc0) != 0x80)
+			return -1;
+	j->p += n;
+	return 0;
+}
+
 static int
 jstring(struct jp *j)
 {
@@ -90,6 +122,11 @@ jstring(struct jp *j)
 			return 0;
 		if (c < 0x20)
 			return -1;
+		if (c >= 0x80) {
+			if (jutf8(j, c) < 0)
+				return -1;
+			continue;
+		}
 		if (c == '\\') {
 			if (j->p >= j->end)
 				return -1;
@@ -479,8 +516,16 @@ ckpt_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (spool_checkpoint(b->sp, err, sizeof(err)) < 0)
-		log_warnx("%s (acknowledged positions not saved; retrying)", err);
+	if (spool_checkpoint(b->sp, err, sizeof(err)) < 0) {
+		if (!b->ckpt_failing)
+			log_warnx("%s (acknowledged positions not saved; retrying every %.2fs)",
+				  err, b->d->conf->spool.checkpoint_interval);
+		b->ckpt_failing = true;
+	} else if (b->ckpt_failing) {
+		log_info("spool %s: acknowledged positions saved again",
+			 spool_dir(b->sp));
+		b->ckpt_failing = false;
+	}
 	/* drop_oldest may have moved cursors: keep feeding */
 	feed_all(b);
 }

@@ -392,6 +392,13 @@ test_envelope(void)
 			"{\"a\":01}", 8, false) == -1,
 	   "a malformed number is refused");
 	ok(bus_envelope(out, sizeof(out), "gw", 1, 0, "t", NULL, "x",
+			"{\"u\":\"\xc3\xa9\xe2\x82\xac\"}", 13, false) > 0 &&
+		   bus_envelope(out, sizeof(out), "gw", 1, 0, "t", NULL, "x",
+				"{\"u\":\"\xc3\"}", 9, false) == -1 &&
+		   bus_envelope(out, sizeof(out), "gw", 1, 0, "t", NULL, "x",
+				"{\"u\":\"\xed\xa0\x80\"}", 11, false) == -1,
+	   "strings must be UTF-8: accepted when well-formed, truncated or surrogate refused");
+	ok(bus_envelope(out, sizeof(out), "gw", 1, 0, "t", NULL, "x",
 			"{\"seq\":5}", 9, false) == -2,
 	   "a payload using an envelope key is refused");
 	ok(bus_envelope(out, sizeof(out), "gw", 1, 0, "t", NULL, "x",
@@ -414,7 +421,7 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	rmdir(dir); /* spool_open creates it */
-	plan(51);
+	plan(52);
 	test_records();
 	test_state_parse();
 	test_append_recover();
