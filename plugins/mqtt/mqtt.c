@@ -225,7 +225,7 @@ mq_read_config(const struct zg_host_api *api, struct zg_host *h,
 			      &c->reconnect_min);
 	rc |= api->cfg_double(h, cfg, "reconnect_max", 30.0, 0.01, 3600.0,
 			      &c->reconnect_max);
-	rc |= api->cfg_double(h, cfg, "connect_timeout", 10.0, 0.1, 300.0,
+	rc |= api->cfg_double(h, cfg, "connect_timeout", 5.0, 0.1, 300.0,
 			      &c->connect_timeout);
 	rc |= api->cfg_string(h, cfg, "protocol", "auto", &proto);
 	if (rc != 0)
@@ -448,7 +448,12 @@ connect_now(void *arg)
 						      : MQTT_PROTOCOL_V311);
 	mosquitto_max_inflight_messages_set(st->mosq,
 					    (unsigned)st->c.max_inflight);
-	/* libmosquitto's own reconnect stays out of the way: we do it. */
+	/*
+	 * libmosquitto's own reconnect stays out of the way: after a lost
+	 * connection we tear this client down and start a fresh one.  Its
+	 * thread reports nothing about a refused or failed connect, so an
+	 * attempt without CONNACK is abandoned after connect_timeout.
+	 */
 	mosquitto_reconnect_delay_set(st->mosq, 3600, 3600, false);
 	mosquitto_connect_v5_callback_set(st->mosq, on_connect);
 	mosquitto_publish_v5_callback_set(st->mosq, on_publish);

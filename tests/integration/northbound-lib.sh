@@ -82,7 +82,7 @@ plugins = (
   { name = "mqtt"; config = { host = "127.0.0.1"; port = $BROKER_PORT;
       ca = "$PKI/ca.crt"; cert = "$PKI/client-dns.crt"; key = "$PKI/client-dns.key";
       topic = "zonegate/{gateway}/{topic}"; keepalive = 5;
-      reconnect_min = 0.1; reconnect_max = 1.0; ${4:-} }; }
+      reconnect_min = 0.1; reconnect_max = 1.0; connect_timeout = 2.0; ${4:-} }; }
 );
 C
 }
