@@ -6,19 +6,23 @@
 #include "config.h"
 #endif
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway/conf.h"
 #include "gateway/policy_conf.h"
+#include "gateway/spool.h"
 
 const char *const conf_fail_mode_names[] = { "closed", "open", NULL };
 
 static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
-					"devices", "conduits", "admin", NULL };
+					"devices", "conduits", "admin", "spool", NULL };
 static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
 	"shutdown_timeout", "fail_mode", "island_mode", NULL };
+static const char *const spool_keys[] = { "dir", "segment_size", "max_bytes",
+	"max_bytes_per_zone", "fsync", "on_full", "checkpoint_interval", NULL };
 static const char *const admin_keys[] = { "socket", "mode", "group", NULL };
 static const char *const log_keys[] = { "target", "format", "level",
 					"facility", NULL };
@@ -138,6 +142,108 @@ load_admin(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 		cfg_err(e, g, "group", "must not be empty");
 }
 
+/*
+ * A size in bytes: an integer, or a string with a binary suffix ("64M",
+ * "1G", "512K").  Absent: def.  Outside [min, max]: an error.
+ */
+static void
+get_size(struct cfg_errs *e, const config_setting_t *g, const char *key,
+	 unsigned long long def, unsigned long long min, unsigned long long max,
+	 unsigned long long *out)
+{
+	const config_setting_t *m = g ? config_setting_get_member(g, key) : NULL;
+	unsigned long long v, mul = 1;
+	const char *str;
+	char *end;
+
+	*out = def;
+	if (m == NULL)
+		return;
+	switch (config_setting_type(m)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		if (config_setting_get_int64(m) < 0) {
+			cfg_err(e, m, NULL, "must not be negative");
+			return;
+		}
+		v = (unsigned long long)config_setting_get_int64(m);
+		break;
+	case CONFIG_TYPE_STRING:
+		str = config_setting_get_string(m);
+		errno = 0;
+		v = strtoull(str, &end, 10);
+		if (end == str || str[0] == '-' || errno != 0)
+			goto bad;
+		if (*end == 'K' || *end == 'k')
+			mul = 1ULL << 10;
+		else if (*end == 'M' || *end == 'm')
+			mul = 1ULL << 20;
+		else if (*end == 'G' || *end == 'g')
+			mul = 1ULL << 30;
+		else if (*end != '\0')
+			goto bad;
+		if (mul > 1 && end[1] != '\0')
+			goto bad;
+		if (v > max / mul)
+			goto range;
+		v *= mul;
+		break;
+	default:
+		goto bad;
+	}
+	if (v < min || v > max)
+		goto range;
+	*out = v;
+	return;
+bad:
+	cfg_err(e, m, NULL,
+		"is a size: bytes as an integer, or a string like \"64M\" (K, M, G)");
+	return;
+range:
+	cfg_err(e, m, NULL, "must be between %llu and %llu bytes", min, max);
+}
+
+/*
+ * spool { dir; segment_size; max_bytes; max_bytes_per_zone; fsync;
+ * on_full; checkpoint_interval; }.  Without the section there is no
+ * spool (messages are counted and dropped, uplinks cannot start).
+ */
+static void
+load_spool(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	struct conf_spool *sp = &c->spool;
+
+	sp->enabled = g != NULL;
+	sp->line = g ? cfg_line(g) : 0;
+	cfg_known_keys(e, g, spool_keys);
+	cfg_get_string(e, g, "dir", CONF_DEFAULT_SPOOL_DIR, &sp->dir);
+	if (sp->dir[0] != '/')
+		cfg_err(e, g, "dir", "\"%s\" must be an absolute path", sp->dir);
+	get_size(e, g, "segment_size", CONF_DEFAULT_SPOOL_SEGMENT, 4096,
+		 1ULL << 30, &sp->segment_size);
+	get_size(e, g, "max_bytes", CONF_DEFAULT_SPOOL_MAX, 8192, 1ULL << 40,
+		 &sp->max_bytes);
+	get_size(e, g, "max_bytes_per_zone", 0, 0, 1ULL << 40,
+		 &sp->max_bytes_per_zone);
+	if (sp->max_bytes < 2 * sp->segment_size)
+		cfg_err(e, g, "max_bytes",
+			"must be at least twice segment_size (%llu bytes)",
+			sp->segment_size);
+	else if (sp->max_bytes / sp->segment_size > SPOOL_MAX_SEGMENTS)
+		cfg_err(e, g, "segment_size",
+			"too small for max_bytes: at most %d segments (use %llu or more)",
+			SPOOL_MAX_SEGMENTS,
+			sp->max_bytes / SPOOL_MAX_SEGMENTS + 1);
+	if (sp->max_bytes_per_zone > sp->max_bytes)
+		cfg_err(e, g, "max_bytes_per_zone", "exceeds max_bytes");
+	cfg_get_enum(e, g, "fsync", spool_fsync_names, SPOOL_FSYNC_BATCH,
+		     &sp->fsync);
+	cfg_get_enum(e, g, "on_full", spool_full_names, SPOOL_FULL_DROP_OLDEST,
+		     &sp->on_full);
+	cfg_get_double(e, g, "checkpoint_interval", 0.2, 0.01, 60.0,
+		       &sp->checkpoint_interval);
+}
+
 static void
 load_log(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 {
@@ -218,6 +324,7 @@ conf_build(struct zg_conf *c, struct cfg_errs *e, size_t before)
 	load_gateway(c, e, cfg_get_group(e, root, "gateway", &bad));
 	load_log(c, e, cfg_get_group(e, root, "log", &bad));
 	load_admin(c, e, cfg_get_group(e, root, "admin", &bad));
+	load_spool(c, e, cfg_get_group(e, root, "spool", &bad));
 	load_plugins(c, e, cfg_get_list(e, root, "plugins", &bad));
 
 	popts.fail_open = c->fail_mode == 1;
@@ -310,6 +417,14 @@ conf_summary(const struct zg_conf *c, FILE *out)
 		log_format_names[c->log.format], log_level_names[c->log.level]);
 	fprintf(out, "  admin socket: %s (mode %04o, group %s)\n",
 		c->admin_socket, (unsigned)c->admin_mode, c->admin_group);
+	if (c->spool.enabled)
+		fprintf(out, "  spool: %s (segments %llu bytes, max %llu bytes%s, fsync %s, on full %s)\n",
+			c->spool.dir, c->spool.segment_size, c->spool.max_bytes,
+			c->spool.max_bytes_per_zone ? ", bounded per zone" : "",
+			spool_fsync_names[c->spool.fsync],
+			spool_full_names[c->spool.on_full]);
+	else
+		fprintf(out, "  spool: none (telemetry is counted and dropped)\n");
 	fprintf(out, "  plugins: %d\n", c->nplugins);
 	for (i = 0; i < c->nplugins; i++)
 		fprintf(out, "    %s%s%s\n", c->plugins[i].name,

@@ -27,6 +27,17 @@ struct conf_plugin {
 	int line;
 };
 
+/* spool { }: the durable northbound log (docs/northbound.md). */
+struct conf_spool {
+	bool enabled;                /* the section exists */
+	const char *dir;
+	unsigned long long segment_size, max_bytes, max_bytes_per_zone;
+	int fsync;                   /* enum spool_fsync */
+	int on_full;                 /* enum spool_full */
+	double checkpoint_interval;  /* seconds between state saves */
+	int line;
+};
+
 struct zg_conf {
 	char *file;              /* the path it was read from */
 	config_t cfg;            /* kept: plugin config nodes point into it */
@@ -47,6 +58,8 @@ struct zg_conf {
 
 	struct log_opts log;
 
+	struct conf_spool spool; /* read at start-up only */
+
 	struct conf_plugin *plugins;
 	int nplugins;
 
@@ -61,6 +74,9 @@ struct zg_conf {
 #define CONF_DEFAULT_ADMIN_SOCKET RUNSTATEDIR "/zonegated.sock"
 #define CONF_DEFAULT_ADMIN_MODE 0660
 #define CONF_DEFAULT_ADMIN_GROUP "zonegate"
+#define CONF_DEFAULT_SPOOL_DIR LOCALSTATEDIR "/lib/zonegate/spool"
+#define CONF_DEFAULT_SPOOL_SEGMENT (16ULL << 20)
+#define CONF_DEFAULT_SPOOL_MAX (1ULL << 30)
 #define CONF_ADMIN_SOCKET_MAX 108 /* sizeof(sockaddr_un.sun_path) on Linux */
 
 extern const char *const conf_fail_mode_names[]; /* "closed", "open" */

@@ -14,6 +14,7 @@ struct zg_conf;
 struct zg_host;
 struct seg_policy;
 struct seg_state;
+struct bus;
 
 struct zg_daemon {
 	struct event_base *base;
@@ -22,6 +23,7 @@ struct zg_daemon {
 	int nplugins;
 	struct seg_state *segstate; /* runtime quarantine: survives reloads */
 	bool draining;              /* SIGTERM received */
+	struct bus *bus;            /* northbound spool + uplinks, or NULL */
 
 	/* counters (later exported as metrics) */
 	uint64_t reloads_ok, reloads_failed;

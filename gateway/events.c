@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gateway/bus.h"
 #include "gateway/events.h"
 #include "gateway/log.h"
 
@@ -100,19 +101,6 @@ events_emit(struct zg_daemon *d, const char *source, const struct zg_event *ev)
 		snprintf(json, sizeof(json), "{\"kind\":\"event.too_long\"}");
 	log_event_json(ev->severity >= ZG_SEV_MEDIUM ? ZG_LOG_WARN : ZG_LOG_INFO,
 		       ev->peer, json);
-}
-
-int
-bus_emit(struct zg_daemon *d, const char *source, const char *topic,
-	 const void *payload, size_t len)
-{
-	(void)payload;
-	d->messages_emitted++;
-	/* No uplink in this build of the core yet: say so once, count all. */
-	if (d->messages_unrouted++ == 0)
-		log_msg(ZG_LOG_WARN, source, NULL,
-			"telemetry on %s (%zu bytes) has no northbound uplink "
-			"configured; messages are counted and dropped", topic,
-			len);
-	return 0;
+	bus_security_event(d, source, ev->verdict ? ev->verdict->from_zone : NULL,
+			   json, strlen(json));
 }

@@ -3,8 +3,8 @@
  *
  * events_emit() writes one line per security event to the daemon's log
  * (warning level, JSON object in the JSON log format) and counts it.
- * bus_emit() hands telemetry to the northbound path; until an uplink is
- * configured messages are counted as unrouted and said so in the log.
+ * With a spool configured each event also travels northbound on topic
+ * "events/security" (bus.c).
  */
 #ifndef ZG_EVENTS_H
 #define ZG_EVENTS_H
@@ -22,7 +22,5 @@ void events_emit(struct zg_daemon *d, const char *source,
 /* Render an event as one JSON object (schema in docs/events.md). */
 int events_format_json(const char *source, const struct zg_event *ev,
 		       char *buf, size_t len);
-int bus_emit(struct zg_daemon *d, const char *source, const char *topic,
-	     const void *payload, size_t len);
 
 #endif /* ZG_EVENTS_H */

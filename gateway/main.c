@@ -35,6 +35,7 @@
 #include <zonegate/plugin.h>
 
 #include "gateway/admin.h"
+#include "gateway/bus.h"
 #include "gateway/conf.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
@@ -197,6 +198,15 @@ do_reload(struct mainctx *m, const char *why, struct cfg_errs *e)
 	if (m->pidfile_arg == NULL && strcmp(nc->pidfile, d->conf->pidfile) != 0)
 		log_warnx("gateway.pidfile changed to %s: takes effect at the next restart (still %s)",
 			  nc->pidfile, m->pidfile);
+	if (nc->spool.enabled != d->conf->spool.enabled ||
+	    (nc->spool.enabled &&
+	     (strcmp(nc->spool.dir, d->conf->spool.dir) != 0 ||
+	      nc->spool.segment_size != d->conf->spool.segment_size ||
+	      nc->spool.max_bytes != d->conf->spool.max_bytes ||
+	      nc->spool.max_bytes_per_zone != d->conf->spool.max_bytes_per_zone ||
+	      nc->spool.fsync != d->conf->spool.fsync ||
+	      nc->spool.on_full != d->conf->spool.on_full)))
+		log_warnx("spool settings changed: they take effect at the next restart");
 	log_configure(&nc->log);
 	for (j = 0; j < nold; j++) {
 		if (old[j] != NULL) {
@@ -500,6 +510,17 @@ main(int argc, char **argv)
 	if (m.admin == NULL)
 		log_warnx("%s: running without an admin socket (configure admin.socket)",
 			  err);
+	/* The spool before the plugins: they may emit or register uplinks. */
+	if (m.d.conf->spool.enabled) {
+		m.d.bus = bus_new(&m.d, &m.d.conf->spool, err, sizeof(err));
+		if (m.d.bus == NULL) {
+			log_errx("spool: %s", err);
+			m.exit_code = 1;
+			goto out;
+		}
+	} else {
+		log_info("no spool { } configured: telemetry and events are not sent northbound");
+	}
 	for (i = 0; i < m.d.nplugins; i++) {
 		if (plugin_start(m.d.plugins[i], &m.d.conf->plugins[i]) < 0) {
 			log_errx("plugin %s failed to start: zonegated stops (fail closed)",
@@ -524,6 +545,8 @@ out:
 	for (i = m.d.nplugins - 1; i >= 0; i--)
 		plugin_unload(m.d.plugins[i]);
 	free(m.d.plugins);
+	bus_free(m.d.bus);
+	m.d.bus = NULL;
 	admin_free(m.admin);
 	if (m.ev_drain)
 		event_free(m.ev_drain);

@@ -26,6 +26,7 @@
 
 #include <zonegate/plugin.h>
 
+#include "gateway/bus.h"
 #include "gateway/decide.h"
 #include "gateway/events.h"
 #include "gateway/log.h"
@@ -141,6 +142,12 @@ static int
 api_cfg_line(const struct zg_cfg *node)
 {
 	return cfg_line(S(node));
+}
+
+static const char *
+api_cfg_file(const struct zg_cfg *node)
+{
+	return node ? cfg_file(S(node)) : NULL;
 }
 
 static int
@@ -422,7 +429,30 @@ api_event(struct zg_host *h, const struct zg_event *ev)
 static int
 api_emit(struct zg_host *h, const char *topic, const void *payload, size_t len)
 {
-	return bus_emit(h->d, h->name, topic, payload, len);
+	return bus_emit(h->d, h->name, topic, NULL, payload, len);
+}
+
+static int
+api_emit_zone(struct zg_host *h, const char *topic, const char *zone,
+	      const void *payload, size_t len)
+{
+	return bus_emit(h->d, h->name, topic, zone, payload, len);
+}
+
+static const char *
+api_gateway_id(struct zg_host *h)
+{
+	return h->d->conf->id;
+}
+
+/* Uplinks: the bus serves them; the host only names the owner. */
+static struct zg_uplink *
+api_uplink_new(struct zg_host *h, const char *name,
+	       const struct zg_uplink_ops *ops, void *arg,
+	       unsigned max_inflight)
+{
+	return bus_uplink_new(h->d->bus, h, h->name, name, ops, arg,
+			      max_inflight);
 }
 
 /*
@@ -507,6 +537,15 @@ static const struct zg_host_api host_api = {
 	.tls_error = tls_host_error,
 	.tls_close = tls_host_close,
 	.tls_free = tls_host_free,
+	.uplink_new = api_uplink_new,
+	.uplink_up = bus_uplink_up,
+	.uplink_down = bus_uplink_down,
+	.uplink_ack = bus_uplink_ack,
+	.uplink_ready = bus_uplink_ready,
+	.uplink_free = bus_uplink_free,
+	.emit_zone = api_emit_zone,
+	.gateway_id = api_gateway_id,
+	.cfg_file = api_cfg_file,
 };
 
 /* ---------------------------------------------------------------- */
@@ -725,6 +764,7 @@ plugin_reload(struct zg_host *h, const struct conf_plugin *cp)
 		h->desc->fini(h->state);
 		h->started = false;
 		h->state = NULL;
+		bus_uplinks_release(h->d->bus, h);
 	}
 	return plugin_start(h, cp);
 }
@@ -764,6 +804,7 @@ plugin_unload(struct zg_host *h)
 	if (h->started && h->desc != NULL)
 		h->desc->fini(h->state);
 	h->started = false;
+	bus_uplinks_release(h->d->bus, h);
 	while (h->listeners != NULL)
 		api_listener_free(h->listeners);
 	while (h->timers != NULL)

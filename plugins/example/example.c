@@ -9,7 +9,9 @@
  * Behaviour: on `listen' it greets each client with `greeting' and echoes
  * every line back; a line longer than `max_line' is a protocol violation:
  * the connection is closed and an event raised.  Every `heartbeat'
- * seconds it emits a small JSON message on topic "example/heartbeat".
+ * seconds it emits `burst' small JSON messages on topic
+ * "example/heartbeat" (at most `count' in all when count > 0: the
+ * northbound benchmark uses that as a load generator).
  *
  *   plugins = ( { name = "example";
  *                 config = { listen = "127.0.0.1:7070"; greeting = "hi";
@@ -38,6 +40,7 @@ struct ex_state {
 	char greeting[128];
 	double heartbeat;
 	long long max_line;
+	long long burst, count;
 	unsigned long long beats;
 	struct ex_session *sessions;
 	int nsessions;
@@ -51,7 +54,7 @@ struct ex_session {
 };
 
 static const char *const ex_keys[] = { "listen", "greeting", "heartbeat",
-				       "max_line", NULL };
+				       "max_line", "burst", "count", NULL };
 
 /* Read the config into `out' (may be NULL to only check). 0 or -1. */
 static int
@@ -60,7 +63,7 @@ ex_read_config(const struct zg_host_api *api, struct zg_host *h,
 {
 	const char *listen, *greeting;
 	double hb;
-	long long ml;
+	long long ml, burst, count;
 	int rc = 0;
 
 	rc |= api->cfg_known_keys(h, cfg, ex_keys);
@@ -68,6 +71,8 @@ ex_read_config(const struct zg_host_api *api, struct zg_host *h,
 	rc |= api->cfg_string(h, cfg, "greeting", "zonegate example", &greeting);
 	rc |= api->cfg_double(h, cfg, "heartbeat", 0.0, 0.0, 86400.0, &hb);
 	rc |= api->cfg_int(h, cfg, "max_line", 256, 1, 65536, &ml);
+	rc |= api->cfg_int(h, cfg, "burst", 1, 1, 10000, &burst);
+	rc |= api->cfg_int(h, cfg, "count", 0, 0, 1000000000LL, &count);
 	if (rc != 0)
 		return -1;
 	if (listen != NULL && strlen(listen) >= 64) {
@@ -85,6 +90,8 @@ ex_read_config(const struct zg_host_api *api, struct zg_host *h,
 		snprintf(out->greeting, sizeof(out->greeting), "%s", greeting);
 		out->heartbeat = hb;
 		out->max_line = ml;
+		out->burst = burst;
+		out->count = count;
 	}
 	return 0;
 }
@@ -199,10 +206,17 @@ ex_heartbeat(void *arg)
 {
 	struct ex_state *st = arg;
 	char msg[128];
+	long long i;
 	int n;
 
-	n = snprintf(msg, sizeof(msg), "{\"beat\":%llu}", ++st->beats);
-	st->api->emit(st->h, "example/heartbeat", msg, (size_t)n);
+	for (i = 0; i < st->burst; i++) {
+		if (st->count > 0 && st->beats >= (unsigned long long)st->count) {
+			st->api->timer_stop(st->beat);
+			return;
+		}
+		n = snprintf(msg, sizeof(msg), "{\"beat\":%llu}", ++st->beats);
+		st->api->emit(st->h, "example/heartbeat", msg, (size_t)n);
+	}
 }
 
 /* Apply listen/heartbeat settings of `st' (after init or reload). */

@@ -111,7 +111,8 @@ struct zg_msg {
 	const char *topic;   /* bus topic: "telemetry/<device>",
 				"events/security", ... (docs/northbound.md) */
 	const char *zone;    /* zone of the source, or NULL */
-	const void *payload; /* the complete JSON message (carries seq too) */
+	const void *payload; /* the complete JSON message: the envelope
+				(docs/northbound.md), carries seq too */
 	size_t len;
 	int64_t ts_ms;       /* when it entered the spool, Unix ms */
 };
@@ -216,7 +217,11 @@ struct zg_host_api {
 
 	/* -- output. */
 	void (*event)(struct zg_host *h, const struct zg_event *ev);
-	/* Telemetry for the northbound path (durable spool, then uplinks). */
+	/*
+	 * Telemetry for the northbound path (durable spool, then uplinks):
+	 * payload is one JSON object (docs/northbound.md), wrapped by the
+	 * host in the envelope.  See emit_zone() for the return value.
+	 */
 	int (*emit)(struct zg_host *h, const char *topic, const void *payload,
 		    size_t len);
 
@@ -250,15 +255,24 @@ struct zg_host_api {
 
 	/*
 	 * -- northbound uplinks (docs/northbound.md).  Every message from
-	 * emit() and every security event is appended to the durable spool
-	 * first; the host feeds each registered uplink in sequence order,
-	 * at most max_inflight unacknowledged at once, while the uplink says
-	 * it is up.  A message leaves the spool only when every uplink has
+	 * emit() / emit_zone() and every security event is appended to the
+	 * durable spool first; once it is durable (fsync policy) the host
+	 * feeds each registered uplink in sequence order, at most
+	 * max_inflight unacknowledged at once, while the uplink says it is
+	 * up.  A message leaves the spool only when every uplink has
 	 * acknowledged it.  After uplink_down() the unacknowledged messages
 	 * are sent again on the next uplink_up() (the far end may see a
-	 * duplicate sequence number, never a gap).  `name' is stable across
-	 * restarts: the spool keeps each uplink's position under it.
-	 * Fields are NULL in a host built without a spool.
+	 * duplicate sequence number, never a gap).  `name' (1..64 of
+	 * A-Z a-z 0-9 _ . : / -, stored as "<plugin>/<name>") is stable
+	 * across restarts: the spool keeps each uplink's position under it.
+	 *
+	 * uplink_new() returns NULL (and logs why) when the configuration
+	 * has no spool { } section, the name is bad or already registered.
+	 * An uplink starts down: call uplink_up() once connected.  Acks may
+	 * come in any order; the acknowledged position is the highest seq
+	 * below which everything was acknowledged.  ack/down/ready may be
+	 * called from inside send(); uplink_free() may not.  Uplinks still
+	 * registered when the plugin is unloaded are freed by the host.
 	 */
 	struct zg_uplink *(*uplink_new)(struct zg_host *h, const char *name,
 					const struct zg_uplink_ops *ops,
@@ -268,6 +282,25 @@ struct zg_host_api {
 	void (*uplink_ack)(struct zg_uplink *u, uint64_t seq);
 	void (*uplink_ready)(struct zg_uplink *u);
 	void (*uplink_free)(struct zg_uplink *u);
+
+	/*
+	 * -- appended for the northbound path.  emit() with the zone of the
+	 * source (NULL = none): the spool's per-zone bound applies to it and
+	 * the envelope names it.  Returns 0 when spooled, -1 when refused
+	 * (payload not one JSON object or using an envelope key, spool full
+	 * with on_full = "pause", zone over its bound, disk error): a
+	 * producer may slow down.  emit() is emit_zone() with zone NULL.
+	 */
+	int (*emit_zone)(struct zg_host *h, const char *topic,
+			 const char *zone, const void *payload, size_t len);
+	/* The gateway's id (gateway.id) in force now; borrowed. */
+	const char *(*gateway_id)(struct zg_host *h);
+	/*
+	 * The configuration file a node was read from (for file names
+	 * relative to it, as the host's own TLS settings take them), or
+	 * NULL.  Valid like the node.
+	 */
+	const char *(*cfg_file)(const struct zg_cfg *node);
 };
 
 /*
