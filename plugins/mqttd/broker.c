@@ -402,7 +402,11 @@ conn_pump(struct mqd_conn *c)
 
 	if (s == NULL || c->closing || !c->connected)
 		return;
-	while (s->qhead != NULL && !out_blocked(c)) {
+	while (s->qhead != NULL) {
+		if (out_blocked(c)) {
+			c->stalled = true;
+			break;
+		}
 		struct mqd_out *o = s->qhead;
 
 		if (o->qos > 0 && s->ninflight >= c->send_max)
@@ -826,12 +830,16 @@ mqd_conn_close(struct mqd_conn *c, uint8_t reason, const char *why)
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->aliases != NULL) {
-		for (i = 0; i < st->topic_alias_max; i++)
+		for (i = 0; i < c->nalias; i++)
 			free(c->aliases[i]);
 		free(c->aliases);
 	}
 	free(c->q2);
-	if (c->tls != NULL) {
+	if (c->tls != NULL && c->stalled) {
+		/* A peer that stopped reading would hold a graceful close
+		 * (flush, close_notify) until its timeout: abort at once. */
+		st->api->tls_free(c->tls);
+	} else if (c->tls != NULL) {
 		st->api->tls_close(c->tls); /* flush, close_notify */
 	} else if (c->bev != NULL) {
 		/* A last CONNACK or DISCONNECT still queued: one
@@ -1093,16 +1101,17 @@ alias_topic(struct mqd_conn *c, const struct mq_publish *p, size_t *tlen,
 		*tlen = p->topic.len;
 		return p->topic.p;
 	}
-	if (a == 0 || a > st->topic_alias_max) {
-		*reason = MQ_RC_TOPIC_ALIAS_INVALID;
-		return NULL;
-	}
-	if (c->aliases == NULL) {
+	if (c->aliases == NULL && st->topic_alias_max > 0) {
 		c->aliases = calloc(st->topic_alias_max, sizeof(char *));
 		if (c->aliases == NULL) {
 			*reason = MQ_RC_IMPL_SPECIFIC;
 			return NULL;
 		}
+		c->nalias = st->topic_alias_max;
+	}
+	if (a == 0 || a > c->nalias) {
+		*reason = MQ_RC_TOPIC_ALIAS_INVALID;
+		return NULL;
 	}
 	if (p->topic.len > 0) {
 		char *t = malloc(p->topic.len + 1);
@@ -1181,7 +1190,7 @@ handle_publish(struct mqd_conn *c, const struct mq_frame *f)
 		send_ack(c, MQ_PUBREC, p.pid, 0);
 		return 0;
 	}
-	if (p.qos == 2 && c->nq2 >= st->max_inflight) {
+	if (p.qos == 2 && c->nq2 >= c->q2cap) {
 		violation(c, MQ_RC_RECEIVE_MAX_EXCEEDED, "PUBLISH",
 			  "more QoS 2 messages in flight than Receive Maximum");
 		return -1;
@@ -1669,6 +1678,7 @@ mqd_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	c->q2 = calloc((size_t)st->max_inflight, sizeof(*c->q2));
+	c->q2cap = st->max_inflight;
 	c->timer = evtimer_new(st->base, conn_timer, c);
 	if (c->q2 == NULL || c->timer == NULL) {
 		evutil_closesocket(fd);

@@ -274,15 +274,116 @@ fail:
 	return -1;
 }
 
+static bool
+same_listeners(const struct mqd_state *a, const struct mqd_state *b)
+{
+	const struct mqd_listener *la, *lb;
+
+	for (la = a->listeners, lb = b->listeners; la && lb;
+	     la = la->next, lb = lb->next)
+		if (strcmp(la->addr, lb->addr) != 0 ||
+		    (la->tls == NULL) != (lb->tls == NULL) ||
+		    la->max_conns_per_source != lb->max_conns_per_source)
+			return false;
+	return la == NULL && lb == NULL;
+}
+
+/*
+ * SIGHUP.  Policy lives in the host and applies to the next operation of
+ * every live session.  The broker's own settings are taken over in
+ * place: sessions, queues and retained messages survive every reload.
+ * With the same listeners, connections stay too (certificates, CAs and
+ * CRLs are read again for new handshakes); changed listeners are
+ * reopened and their connections closed (clients reconnect and resume
+ * their sessions).  Limits apply to new connections and new messages.
+ */
+static int
+mqd_reload(void *state, const struct zg_cfg *cfg)
+{
+	struct mqd_state *st = state, tmp;
+	struct mqd_listener *l;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.base = st->base;
+	if (mqd_config_read(st->api, st->h, cfg, &tmp) < 0) {
+		mqd_state_clear(&tmp);
+		return -1;
+	}
+	memcpy(st->broker, tmp.broker, sizeof(st->broker));
+	memcpy(st->client_id_pattern, tmp.client_id_pattern,
+	       sizeof(st->client_id_pattern));
+	st->max_packet = tmp.max_packet;
+	st->max_inflight = tmp.max_inflight;
+	st->max_queued = tmp.max_queued;
+	st->drop = tmp.drop;
+	st->max_conns_per_identity = tmp.max_conns_per_identity;
+	st->connect_timeout = tmp.connect_timeout;
+	st->session_expiry_max = tmp.session_expiry_max;
+	st->topic_alias_max = tmp.topic_alias_max;
+	st->max_retained = tmp.max_retained;
+	st->disconnect_on_denial = tmp.disconnect_on_denial;
+	memcpy(st->northbound, tmp.northbound, sizeof(st->northbound));
+	memcpy(st->nb_prefix, tmp.nb_prefix, sizeof(st->nb_prefix));
+	if (same_listeners(st, &tmp)) {
+		struct mqd_listener *nl;
+
+		for (l = st->listeners, nl = tmp.listeners; l && nl;
+		     l = l->next, nl = nl->next) {
+			struct zg_tls_ctx *old = l->tls;
+
+			l->tls = nl->tls;
+			nl->tls = old;
+		}
+		mqd_state_clear(&tmp);
+		st->api->log(st->h, ZG_LOG_INFO,
+			     "settings applied: %d connections and %d sessions kept; "
+			     "TLS credentials and CRLs reloaded",
+			     st->nconns, st->nsessions);
+		return 0;
+	}
+	st->api->log(st->h, ZG_LOG_WARN,
+		     "listeners changed: reopening them (%d connections closed, %d sessions kept)",
+		     st->nconns, st->nsessions);
+	while (st->conns != NULL)
+		mqd_conn_close(st->conns, MQ_RC_SERVER_UNAVAILABLE,
+			       "listeners reconfigured");
+	while (st->listeners != NULL) {
+		l = st->listeners;
+		st->listeners = l->next;
+		if (l->zl != NULL)
+			st->api->listener_free(l->zl);
+		if (l->tls != NULL)
+			st->api->tls_ctx_free(l->tls);
+		free(l);
+	}
+	st->listeners = tmp.listeners;
+	tmp.listeners = NULL;
+	mqd_state_clear(&tmp);
+	for (l = st->listeners; l != NULL; l = l->next) {
+		l->st = st;
+		l->zl = st->api->listen(st->h, l->addr, mqd_accept, l);
+		if (l->zl == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 mqd_drain(void *state)
 {
 	struct mqd_state *st = state;
 
 	st->draining = true;
-	while (st->conns != NULL)
+	/*
+	 * The host leaves the loop as soon as this returns 0, so a graceful
+	 * TLS close (waiting for the peer's close_notify) would never end:
+	 * MQTT 5 clients get DISCONNECT 0x8B, then every connection is cut.
+	 */
+	while (st->conns != NULL) {
+		st->conns->stalled = true;
 		mqd_conn_close(st->conns, MQ_RC_SHUTTING_DOWN,
 			       "gateway shutting down");
+	}
 	return 0;
 }
 
@@ -314,7 +415,7 @@ static const struct zg_plugin mqd_plugin = {
 	.protocols = mqd_protocols,
 	.check = mqd_check,
 	.init = mqd_init,
-	.reload = NULL, /* the host restarts the plugin */
+	.reload = mqd_reload,
 	.drain = mqd_drain,
 	.fini = mqd_fini,
 };

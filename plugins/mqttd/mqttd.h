@@ -102,6 +102,7 @@ struct mqd_conn {
 	char identity[MQD_ID_MAX];
 	uint8_t assurance;
 	bool handshaking, connected, closing;
+	bool stalled;            /* stopped reading: output backed up */
 	uint8_t version;
 	uint16_t keepalive;
 	struct mqd_sess *sess;
@@ -109,8 +110,9 @@ struct mqd_conn {
 	uint16_t send_max;       /* in flight towards the client */
 	uint32_t client_max_packet;
 	uint16_t *q2;            /* QoS 2 packet ids awaiting PUBREL */
-	int nq2;
+	int nq2, q2cap;
 	char **aliases;          /* topic aliases from the client, 1-based */
+	uint16_t nalias;         /* size of aliases[] */
 	struct mqd_msg *will;
 	bool request_problem;    /* v5: reason strings allowed */
 	unsigned denials;
