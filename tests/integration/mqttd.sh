@@ -19,7 +19,7 @@ done
 MANY=${ZG_MQTT_MANY:-1000}
 [ "${ZG_SANITIZERS:-0}" = 1 ] && MANY=${ZG_MQTT_MANY:-200}
 
-t_plan 54
+t_plan 55
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -60,7 +60,8 @@ devices = (
   { identity = "$B"; zone = "line-b"; },
   { identity = "$S"; zone = "supervision"; },
   { identity = "$O"; zone = "supervision"; },
-  { identity = "mqtt-broker"; zone = "site"; }
+  { identity = "mqtt-broker"; zone = "site"; },
+  { identity = "uplink"; zone = "site"; }
   $4
 );
 conduits = (
@@ -73,6 +74,8 @@ conduits = (
   { name = "supervisor-watch"; from = "supervision"; device = "mqtt-broker";
     require_assurance = "certificate";
     mqtt = { subscribe = ["site/#"]; publish = ["site/+/cmd/#"]; }; },
+  { name = "line-a-up"; from = "line-a"; device = "uplink";
+    mqtt = { publish = ["site/%u/telemetry/#"]; }; },
   { name = "legacy-publish"; from = "legacy"; device = "mqtt-broker";
     mqtt = { publish = ["legacy/%u/#"]; }; }
 );
@@ -251,7 +254,7 @@ t_is "$T_STATUS" 0 "zonegated stops cleanly (exit 0)"
 # ---------------------------------------------------------------- phase 2
 # Client ids not bound to identities ("*"), a legacy plain listener.
 LP=$(t_free_port)
-write_conf "*" "max_connections_per_identity = 5000;" \
+write_conf "*" "max_connections_per_identity = 5000; northbound = { device = \"uplink\"; };" \
 	", { listen = \"127.0.0.1:$LP\"; plain = true; }" \
 	", { identity = \"legacy-meter\"; zone = \"legacy\"; bind = { address = \"127.0.0.1\"; ports = \"1-65535\"; }; }"
 sed -i "s|ca = \"$PKI/ca.crt\"; }; }|ca = \"$PKI/ca.crt\"; }; max_connections_per_source = 5000; }|" "$D/gw.conf"
@@ -272,6 +275,12 @@ t_grep "plain listener: legacy device identified by address may publish its subt
 timeout 20 mosquitto_pub -h 127.0.0.1 -p "$LP" -V mqttv5 -q 1 -i meter -t site/$A/temp -m 7 -d \
 	>"$D/leg2.out" 2>&1
 t_grep "... and nothing else (0x87)" "received PUBACK \(Mid: 1, RC:135\)" "$D/leg2.out"
+
+# Northbound: only what a conduit to the uplink device lets leave.
+pub "$GP" cn "$A" -i nb-a -q 1 -t site/$A/temp -m local-only
+pub "$GP" cn "$A" -i nb-a -q 1 -t site/$A/telemetry/flow -m 12.5
+t_grep "a message the policy lets leave goes northbound as mqtt/<topic> (and the local-only one did not)" \
+	"telemetry on mqtt/site/$A/telemetry/flow" "$LOG"
 
 kill -HUP "$ZG_PID"
 t_ok "SIGHUP: settings applied in place, connections kept" t_wait 10 grep -q "settings applied" "$LOG"
