@@ -16,6 +16,8 @@ CLIENT names pki/client-CLIENT.{crt,key}.  Modes:
   many N PREFIX             N concurrent connections with client ids
                             PREFIX0..; each CONNECTs, then all PING; prints
                             "connected=X pinged=Y".
+  hold N PREFIX             as many, then keeps the connections open until
+                            stdin closes (memory per connection).
 """
 import asyncio
 import os
@@ -136,7 +138,7 @@ async def one(port, c, cid, res):
         return None
 
 
-async def mode_many(port, pki, client, n, prefix):
+async def mode_many(port, pki, client, n, prefix, hold=False):
     c = ctx(pki, client)
     res = {"connected": 0, "pinged": 0}
     sem = asyncio.Semaphore(50)
@@ -156,7 +158,9 @@ async def mode_many(port, pki, client, n, prefix):
                 res["pinged"] += 1
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
             pass
-    print("connected=%d pinged=%d" % (res["connected"], res["pinged"]))
+    print("connected=%d pinged=%d" % (res["connected"], res["pinged"]), flush=True)
+    if hold:
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for r, w in live:
         w.write(b"\xe0\x00")
         w.close()
@@ -175,8 +179,9 @@ def main():
         print("CLOSED")
     elif mode == "stall":
         mode_stall(port, pki, client, args[0], args[1])
-    elif mode == "many":
-        asyncio.run(mode_many(port, pki, client, int(args[0]), args[1]))
+    elif mode in ("many", "hold"):
+        asyncio.run(mode_many(port, pki, client, int(args[0]), args[1],
+                              mode == "hold"))
     else:
         sys.exit("unknown mode " + mode)
 
