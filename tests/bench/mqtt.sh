@@ -5,7 +5,8 @@
 # publishers -> broker -> one subscriber, QoS 0 and 1, 100-byte payloads
 # (tests/bench/mqbench, a libmosquitto client), then resident memory per
 # idle TLS connection (tests/integration/mqttd-raw.py hold).  Prints
-# messages/s, RSS/connection and the ratios gateway/mosquitto.  Both
+# messages/s, RSS/connection and the ratios gateway/mosquitto.  Memory is
+# measured first, on fresh brokers.  Both
 # brokers queue up to 1,000,000 messages per client, so that QoS 1 loses
 # nothing and the rates compare the same work.
 #
@@ -92,12 +93,8 @@ run() { # name port qos
 	echo "  $1 QoS $3: $out"
 	RATE[$1$3]=$(sed -n 's/.*: \([0-9]*\) msg\/s/\1/p' <<<"$out")
 }
-echo "== MQTT: $NP publishers -> broker -> 1 subscriber, $N messages of 100 bytes, TLS with client certificates"
-for q in 0 1; do
-	run mosquitto "$MP" $q
-	run gateway "$GP" $q
-done
-
+# Memory first, on fresh brokers: after the throughput runs their heaps
+# hold freed queue memory that new connections would reuse.
 mem() { # name port pid
 	local before after
 	before=$(rss_kb "$3")
@@ -116,6 +113,12 @@ mem() { # name port pid
 echo "== memory per idle TLS connection ($NC connections)"
 mem mosquitto "$MP" "$MPID"
 mem gateway "$GP" "$GPID"
+
+echo "== MQTT: $NP publishers -> broker -> 1 subscriber, $N messages of 100 bytes, TLS with client certificates"
+for q in 0 1; do
+	run mosquitto "$MP" $q
+	run gateway "$GP" $q
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo "== ratios gateway / mosquitto"
