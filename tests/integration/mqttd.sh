@@ -19,7 +19,7 @@ done
 MANY=${ZG_MQTT_MANY:-1000}
 [ "${ZG_SANITIZERS:-0}" = 1 ] && MANY=${ZG_MQTT_MANY:-200}
 
-t_plan 55
+t_plan 57
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -254,7 +254,7 @@ t_is "$T_STATUS" 0 "zonegated stops cleanly (exit 0)"
 # ---------------------------------------------------------------- phase 2
 # Client ids not bound to identities ("*"), a legacy plain listener.
 LP=$(t_free_port)
-write_conf "*" "max_connections_per_identity = 5000; northbound = { device = \"uplink\"; };" \
+write_conf "*" "max_connections_per_identity = $MANY; northbound = { device = \"uplink\"; };" \
 	", { listen = \"127.0.0.1:$LP\"; plain = true; }" \
 	", { identity = \"legacy-meter\"; zone = \"legacy\"; bind = { address = \"127.0.0.1\"; ports = \"1-65535\"; }; }"
 sed -i "s|ca = \"$PKI/ca.crt\"; }; }|ca = \"$PKI/ca.crt\"; }; max_connections_per_source = 5000; }|" "$D/gw.conf"
@@ -287,8 +287,19 @@ t_ok "SIGHUP: settings applied in place, connections kept" t_wait 10 grep -q "se
 pub "$GP" cn "$A" -i other-a -t site/$A/cmd/after-reload -m kept
 t_ok "... a subscriber from before the reload still receives" t_wait 10 seen shared "after-reload kept"
 
-t_is "$(timeout 300 $PY "$RAW" "$GP" "$PKI" cn many "$MANY" conc- 2>&1)" \
-	"connected=$MANY pinged=$MANY" "$MANY concurrent TLS clients connected and answered PINGREQ"
+kill "$SH" 2>/dev/null; t_wait 10 t_dead "$SH"
+mkfifo "$D/hold.in"
+timeout 300 $PY "$RAW" "$GP" "$PKI" cn hold "$MANY" conc- <"$D/hold.in" >"$D/hold.out" 2>&1 &
+HOLD=$!
+T_PIDS+=("$HOLD")
+exec 8>"$D/hold.in"
+t_wait 280 grep -q connected= "$D/hold.out"
+t_is "$(cat "$D/hold.out")" "connected=$MANY pinged=$MANY" \
+	"$MANY concurrent TLS clients connected and answered PINGREQ"
+t_is "$(raw cn v5packet one-more c000)" "CONNACK rc=151 CLOSED" \
+	"one more than max_connections_per_identity: CONNACK 0x97 (quota exceeded)"
+t_grep "... as an mqtt.too_many_connections event" '"kind":"mqtt.too_many_connections"' "$LOG"
+exec 8>&-
 t_ok "zonegated is still alive" t_alive "$ZG_PID"
 zg_stop
 t_is "$T_STATUS" 0 "zonegated stops cleanly (exit 0)"
