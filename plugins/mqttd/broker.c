@@ -404,7 +404,7 @@ conn_pump(struct mqd_conn *c)
 		return;
 	while (s->qhead != NULL) {
 		if (out_blocked(c)) {
-			c->stalled = true;
+			c->no_linger = true;
 			break;
 		}
 		struct mqd_out *o = s->qhead;
@@ -666,12 +666,28 @@ out:
 /* ---------------------------------------------------------------- */
 /* sessions */
 
+static void will_send(struct mqd_state *st, struct mqd_sess *s,
+		      struct mqd_conn *c, struct mqd_msg *w);
+static void will_due(evutil_socket_t fd, short what, void *arg);
+
 static void
 sess_free(struct mqd_sess *s)
 {
 	struct mqd_state *st = s->st;
 	struct mqd_sess **pp;
 
+	if (s->will_ev != NULL)
+		event_free(s->will_ev);
+	s->will_ev = NULL;
+	if (s->will != NULL) { /* the session ends before the will delay */
+		struct mqd_msg *w = s->will;
+
+		s->will = NULL;
+		if (!st->draining)
+			will_send(st, s, NULL, w);
+		else
+			msg_unref(w);
+	}
 	for (pp = &st->sessions; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -739,9 +755,13 @@ sess_new(struct mqd_state *st, const char *cid, size_t len,
 	s->client_id = malloc(len + 1);
 	s->identity = strdup(c->identity);
 	s->expire_ev = evtimer_new(st->base, sess_expire, s);
-	if (s->client_id == NULL || s->identity == NULL || s->expire_ev == NULL) {
+	s->will_ev = evtimer_new(st->base, will_due, s);
+	if (s->client_id == NULL || s->identity == NULL || s->expire_ev == NULL ||
+	    s->will_ev == NULL) {
 		if (s->expire_ev)
 			event_free(s->expire_ev);
+		if (s->will_ev)
+			event_free(s->will_ev);
 		free(s->client_id);
 		free(s->identity);
 		free(s);
@@ -759,27 +779,73 @@ sess_new(struct mqd_state *st, const char *cid, size_t len,
 /* ---------------------------------------------------------------- */
 /* connections */
 
+/*
+ * Publish a will now, decided as a PUBLISH of its publisher (the session's
+ * identity) at this moment: a quarantine since the CONNECT applies.
+ * Takes the reference w.
+ */
+static void
+will_send(struct mqd_state *st, struct mqd_sess *s, struct mqd_conn *c,
+	  struct mqd_msg *w)
+{
+	struct zg_verdict v;
+
+	if (decide(st, s->identity, s->assurance, ZG_MQTT_PUBLISH, w->topic,
+		   w->tlen, w->qos, w->retain, s->client_id, st->broker,
+		   &v) != ZG_ALLOW) {
+		st->n_denied_pub++;
+		mqd_event(st, "mqtt.publish_denied", ZG_SEV_MEDIUM, c, &v,
+			  "will message of client %s (%s) to %s: dropped",
+			  s->client_id, s->identity, w->topic);
+	} else {
+		publish_allowed(st, s, w);
+	}
+	msg_unref(w);
+}
+
+static void
+will_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqd_sess *s = arg;
+	struct mqd_msg *w = s->will;
+
+	(void)fd;
+	(void)what;
+	s->will = NULL;
+	if (w != NULL)
+		will_send(s->st, s, NULL, w);
+}
+
+/*
+ * The connection ended without a normal DISCONNECT: its will goes out,
+ * at once or, with an MQTT 5 Will Delay Interval and a session that
+ * outlives the connection, when the delay (or the session) ends, unless
+ * the client resumes its session first.
+ */
 static void
 publish_will(struct mqd_conn *c)
 {
 	struct mqd_state *st = c->st;
+	struct mqd_sess *s = c->sess;
 	struct mqd_msg *w = c->will;
-	struct zg_verdict v;
 
 	c->will = NULL;
-	if (w == NULL || c->sess == NULL)
+	if (w == NULL || s == NULL)
 		return;
-	if (decide(st, c->identity, c->assurance, ZG_MQTT_PUBLISH, w->topic,
-		   w->tlen, w->qos, w->retain, c->sess->client_id, st->broker,
-		   &v) != ZG_ALLOW) {
-		st->n_denied_pub++;
-		mqd_event(st, "mqtt.publish_denied", ZG_SEV_MEDIUM, c, &v,
-			  "will message of client %s to %s: dropped",
-			  c->sess->client_id, w->topic);
-	} else {
-		publish_allowed(st, c->sess, w);
+	if (c->will_delay > 0 && s->expiry > 0 && s->will_ev != NULL) {
+		struct timeval tv = tv_of((double)(c->will_delay < s->expiry
+							   ? c->will_delay
+							   : s->expiry));
+
+		msg_unref(s->will);
+		s->will = w;
+		evtimer_add(s->will_ev, &tv);
+		st->api->log_peer(st->h, ZG_LOG_INFO, c->peer,
+				  "will of client %s delayed by %u s",
+				  s->client_id, (unsigned)tv.tv_sec);
+		return;
 	}
-	msg_unref(w);
+	will_send(st, s, c, w);
 }
 
 /*
@@ -835,9 +901,10 @@ mqd_conn_close(struct mqd_conn *c, uint8_t reason, const char *why)
 		free(c->aliases);
 	}
 	free(c->q2);
-	if (c->tls != NULL && c->stalled) {
-		/* A peer that stopped reading would hold a graceful close
-		 * (flush, close_notify) until its timeout: abort at once. */
+	if (c->tls != NULL && c->no_linger) {
+		/* A peer that is gone, or stopped reading, would hold a
+		 * graceful close (flush, close_notify) until its timeout:
+		 * abort at once. */
 		st->api->tls_free(c->tls);
 	} else if (c->tls != NULL) {
 		st->api->tls_close(c->tls); /* flush, close_notify */
@@ -1028,6 +1095,11 @@ handle_connect(struct mqd_conn *c, const struct mq_frame *f)
 	if (s != NULL) {
 		present = true;
 		evtimer_del(s->expire_ev);
+		if (s->will != NULL) { /* back before the will delay ended */
+			evtimer_del(s->will_ev);
+			msg_unref(s->will);
+			s->will = NULL;
+		}
 		s->assurance = c->assurance;
 	} else if ((s = sess_new(st, cid, clen, c)) == NULL) {
 		refuse(c, cn.version, MQ_RC_SERVER_UNAVAILABLE, "out of memory");
@@ -1062,6 +1134,7 @@ handle_connect(struct mqd_conn *c, const struct mq_frame *f)
 				  cn.will_payload, cn.will_len,
 				  cn.will_props.raw, cn.will_props.raw_len,
 				  cn.will_qos, cn.will_retain, s->serial);
+		c->will_delay = cn.will_props.will_delay;
 	}
 	evtimer_del(c->timer);
 	keepalive_restart(c);
@@ -1476,6 +1549,7 @@ handle_disconnect(struct mqd_conn *c, const struct mq_frame *f)
 		msg_unref(c->will);
 		c->will = NULL;
 	}
+	c->no_linger = true; /* the client closes: nothing left to say */
 	mqd_conn_close(c, 0, "client disconnected");
 	return -1;
 }
@@ -1629,6 +1703,7 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		mqd_conn_close(c, 0, "TLS handshake failed");
 		return;
 	}
+	c->no_linger = true; /* the peer is gone */
 	if (what & BEV_EVENT_EOF)
 		mqd_conn_close(c, 0, "client closed the connection");
 	else if (what & BEV_EVENT_ERROR)

@@ -380,7 +380,7 @@ mqd_drain(void *state)
 	 * MQTT 5 clients get DISCONNECT 0x8B, then every connection is cut.
 	 */
 	while (st->conns != NULL) {
-		st->conns->stalled = true;
+		st->conns->no_linger = true;
 		mqd_conn_close(st->conns, MQ_RC_SHUTTING_DOWN,
 			       "gateway shutting down");
 	}
@@ -402,6 +402,7 @@ mqd_fini(void *state)
 		     (unsigned long long)st->n_denied_delivery,
 		     (unsigned long long)st->n_dropped,
 		     (unsigned long long)st->n_northbound);
+	st->draining = true; /* no wills from sessions ending now */
 	mqd_state_clear(st);
 	free(st);
 }

@@ -88,6 +88,8 @@ struct mqd_sess {
 	uint32_t expiry;         /* seconds kept after disconnect */
 	bool expiry_capped;      /* less than the client asked (v5) */
 	struct event *expire_ev;
+	struct mqd_msg *will;    /* will waiting for its delay (MQTT 5) */
+	struct event *will_ev;
 	uint64_t dropped;
 };
 
@@ -102,7 +104,7 @@ struct mqd_conn {
 	char identity[MQD_ID_MAX];
 	uint8_t assurance;
 	bool handshaking, connected, closing;
-	bool stalled;            /* stopped reading: output backed up */
+	bool no_linger;          /* close abortively: peer gone or not reading */
 	uint8_t version;
 	uint16_t keepalive;
 	struct mqd_sess *sess;
@@ -114,6 +116,7 @@ struct mqd_conn {
 	char **aliases;          /* topic aliases from the client, 1-based */
 	uint16_t nalias;         /* size of aliases[] */
 	struct mqd_msg *will;
+	uint32_t will_delay;     /* MQTT 5 Will Delay Interval, seconds */
 	bool request_problem;    /* v5: reason strings allowed */
 	unsigned denials;
 };

@@ -19,7 +19,7 @@ done
 MANY=${ZG_MQTT_MANY:-1000}
 [ "${ZG_SANITIZERS:-0}" = 1 ] && MANY=${ZG_MQTT_MANY:-200}
 
-t_plan 57
+t_plan 59
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -189,6 +189,19 @@ T_PIDS+=("$WP")
 t_ok "a device with a will is connected" t_wait 15 grep -q "received SUBACK" "$D/will.out"
 kill -9 "$WP"
 t_ok "kill -9 of the device: its will is published" t_wait 15 seen sup "site/$A/status offline-abruptly"
+
+# MQTT 5 Will Delay Interval with a session that outlives the connection:
+# the will waits (logged), then goes out.
+: >"$D/willd.out"
+stdbuf -oL mosquitto_sub -V mqttv5 -x 60 -h 127.0.0.1 -p "$GP" $(tls cn) -i "$A" -t "site/$A/cmd/#" \
+	--will-topic "site/$A/status" --will-payload offline-after-delay -D will will-delay-interval 1 \
+	-d >"$D/willd.out" 2>&1 &
+WP=$!
+T_PIDS+=("$WP")
+t_wait 15 grep -q "received SUBACK" "$D/willd.out"
+kill -9 "$WP"
+t_ok "kill -9 with a will delay: the will is held for the delay" t_wait 15 grep -q "will of client $A delayed by 1 s" "$LOG"
+t_ok "... then published" t_wait 15 seen sup "site/$A/status offline-after-delay"
 
 # ---------------------------------------------------------------- sessions
 kill "$SUP" 2>/dev/null; t_wait 10 t_dead "$SUP"
