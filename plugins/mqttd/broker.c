@@ -126,54 +126,6 @@ same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	return false;
 }
 
-/*
- * Client id patterns: "%u" stands for the identity, "*" for any run of
- * characters, "%%" for '%'; everything else is literal.  "%u" (the
- * default) admits exactly the identity.
- */
-static bool
-pat_match(const char *p, const char *s, size_t n, const char *id, int depth)
-{
-	size_t idl = strlen(id);
-
-	if (depth > 8)
-		return false;
-	while (*p != '\0') {
-		if (p[0] == '%' && p[1] == 'u') {
-			if (n < idl || memcmp(s, id, idl) != 0)
-				return false;
-			s += idl;
-			n -= idl;
-			p += 2;
-		} else if (p[0] == '*') {
-			size_t k;
-
-			for (k = 0; k <= n; k++)
-				if (pat_match(p + 1, s + k, n - k, id, depth + 1))
-					return true;
-			return false;
-		} else {
-			char ch = p[0];
-
-			if (p[0] == '%' && p[1] == '%')
-				p++;
-			if (n == 0 || *s != ch)
-				return false;
-			s++;
-			n--;
-			p++;
-		}
-	}
-	return n == 0;
-}
-
-bool
-mqd_client_id_ok(const char *pattern, const char *cid, size_t clen,
-		 const char *identity)
-{
-	return pat_match(pattern, cid, clen, identity, 0);
-}
-
 /* ---------------------------------------------------------------- */
 /* messages */
 
@@ -1046,7 +998,7 @@ handle_connect(struct mqd_conn *c, const struct mq_frame *f)
 		assigned = true;
 	}
 	if (clen >= MQD_ID_MAX ||
-	    !mqd_client_id_ok(st->client_id_pattern, cid, clen, c->identity)) {
+	    !mq_client_id_fits(st->client_id_pattern, cid, clen, c->identity)) {
 		mqd_event(st, "mqtt.clientid_rejected", ZG_SEV_MEDIUM, c, NULL,
 			  "client id \"%s\" does not fit the pattern \"%s\" for identity %s: refused",
 			  show(cid, clen, shown, sizeof(shown)),

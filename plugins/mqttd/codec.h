@@ -221,6 +221,13 @@ bool mq_topic_filter_valid(const char *s, size_t len);
 /* Does filter f match topic name t (4.7, '$' topics not by wildcards)? */
 bool mq_topic_match(const char *f, size_t flen, const char *t, size_t tlen);
 
+/*
+ * Does client id cid[0..clen) fit pattern for this identity?  "%u" is the
+ * identity, "*" any run of characters, "%%" a '%', the rest literal.
+ */
+bool mq_client_id_fits(const char *pattern, const char *cid, size_t clen,
+		       const char *identity);
+
 /* -- body decoders: MQ_RC_SUCCESS or a reason code, *why set */
 int mq_parse_connect(const uint8_t *b, size_t len, struct mq_connect *c,
 		     const char **why);

@@ -167,8 +167,5 @@ void mqd_accept(int fd, const struct sockaddr *peer, socklen_t peerlen,
 		void *arg);
 void mqd_conn_close(struct mqd_conn *c, uint8_t reason, const char *why);
 void mqd_state_clear(struct mqd_state *st);
-/* Does the client id fit the pattern ("%u", "%u-*", "*") for identity? */
-bool mqd_client_id_ok(const char *pattern, const char *cid, size_t clen,
-		      const char *identity);
 
 #endif /* ZG_MQTTD_H */

@@ -100,6 +100,30 @@ test_match(void)
 	   "wildcards at the start do not match $ topics");
 }
 
+static int
+fits(const char *pat, const char *cid, const char *id)
+{
+	return mq_client_id_fits(pat, cid, strlen(cid), id);
+}
+
+static void
+test_client_id(void)
+{
+	ok(fits("%u", "plc-1", "plc-1") && !fits("%u", "plc-2", "plc-1") &&
+		   !fits("%u", "plc-1x", "plc-1") && !fits("%u", "", "plc-1"),
+	   "\"%%u\": exactly the identity");
+	ok(fits("%u-*", "plc-1-a", "plc-1") && fits("%u-*", "plc-1-", "plc-1") &&
+		   !fits("%u-*", "plc-2-a", "plc-1") && !fits("%u-*", "plc-1", "plc-1"),
+	   "\"%%u-*\": the identity, a dash, anything");
+	ok(fits("*", "", "x") && fits("*", "anything", "x") &&
+		   fits("a*b*c", "aXbYc", "x") && !fits("a*b*c", "aXbY", "x"),
+	   "'*' matches any run, with backtracking");
+	ok(fits("100%%-%u", "100%-plc", "plc") && !fits("100%%-%u", "100-plc", "plc"),
+	   "'%%%%' is a literal percent sign");
+	ok(!fits("%u", "plc-1", "plc") && fits("%u*", "plc-1", "plc"),
+	   "an identity that is a prefix does not fit \"%%u\"");
+}
+
 static void
 test_connect(void)
 {
@@ -266,10 +290,11 @@ test_encode(void)
 int
 main(void)
 {
-	plan(48);
+	plan(53);
 	test_frame();
 	test_text();
 	test_match();
+	test_client_id();
 	test_connect();
 	test_publish();
 	test_subscribe();
