@@ -399,40 +399,121 @@ emit_northbound(struct mqd_state *st, const struct mqd_sess *from,
  * subscription (once per session, at the highest granted QoS), each
  * delivery decided as the subscriber's SUBSCRIBE of the topic name.
  */
+struct share_cand {
+	struct mqd_sess *s;
+	const struct mqd_sub *sub;
+	bool done;
+};
+
+/* Deliver m to s if the policy lets s receive its topic now. */
+static void
+deliver_decided(struct mqd_state *st, struct mqd_sess *s, struct mqd_msg *m,
+		uint8_t qos, bool retain, uint32_t sub_id)
+{
+	struct zg_verdict v;
+
+	if (decide(st, s->identity, s->assurance, ZG_MQTT_SUBSCRIBE, m->topic,
+		   m->tlen, 0, false, s->client_id, st->broker, &v) != ZG_ALLOW) {
+		st->n_denied_delivery++;
+		st->api->log(st->h, ZG_LOG_DEBUG, "not delivered to %s: %s",
+			     s->client_id, v.reason);
+		return;
+	}
+	sess_deliver(s, m, m->qos < qos ? m->qos : qos, retain, sub_id);
+}
+
+/*
+ * Shared subscriptions ("$share/group/filter", MQTT 5): each message goes
+ * to one member of each group, round robin over the connected members
+ * (or over all of them when none is connected).
+ */
+static void
+route_shared(struct mqd_state *st, struct mqd_msg *m, struct share_cand *c,
+	     size_t n)
+{
+	size_t i, j, k, nconn, pick;
+
+	for (i = 0; i < n; i++) {
+		if (c[i].done)
+			continue;
+		nconn = 0;
+		k = 0;
+		for (j = i; j < n; j++) {
+			if (c[j].done || c[j].sub->flen != c[i].sub->flen ||
+			    memcmp(c[j].sub->filter, c[i].sub->filter,
+				   c[i].sub->flen) != 0)
+				continue;
+			k++;
+			if (c[j].s->conn != NULL)
+				nconn++;
+		}
+		pick = st->share_rr++ % (nconn ? nconn : k);
+		for (j = i; j < n; j++) {
+			if (c[j].done || c[j].sub->flen != c[i].sub->flen ||
+			    memcmp(c[j].sub->filter, c[i].sub->filter,
+				   c[i].sub->flen) != 0)
+				continue;
+			c[j].done = true;
+			if (nconn && c[j].s->conn == NULL)
+				continue;
+			if (pick-- == 0)
+				deliver_decided(st, c[j].s, m, c[j].sub->qos, false,
+						c[j].sub->sub_id);
+		}
+	}
+}
+
+/*
+ * Route an allowed message to every session with a matching
+ * subscription (once per session, at the highest granted QoS), each
+ * delivery decided as the subscriber's SUBSCRIBE of the topic name.
+ */
 static void
 route(struct mqd_state *st, struct mqd_msg *m)
 {
 	struct mqd_sess *s;
+	struct share_cand *cand = NULL;
+	size_t ncand = 0, capcand = 0;
 
 	for (s = st->sessions; s != NULL; s = s->next) {
 		const struct mqd_sub *sub, *best = NULL;
 		bool rap = false;
-		struct zg_verdict v;
 
 		for (sub = s->subs; sub != NULL; sub = sub->next) {
-			if (!mq_topic_match(sub->filter, sub->flen, m->topic,
+			if (!mq_topic_match(sub->filter + sub->foff,
+					    sub->flen - sub->foff, m->topic,
 					    m->tlen))
 				continue;
+			if (sub->foff > 0) {
+				if (ncand == capcand) {
+					size_t nc = capcand ? 2 * capcand : 8;
+					struct share_cand *x =
+						realloc(cand, nc * sizeof(*x));
+
+					if (x == NULL)
+						continue;
+					cand = x;
+					capcand = nc;
+				}
+				cand[ncand].s = s;
+				cand[ncand].sub = sub;
+				cand[ncand].done = false;
+				ncand++;
+				continue;
+			}
 			if (sub->no_local && s->serial == m->from)
 				continue;
 			if (best == NULL || sub->qos > best->qos)
 				best = sub;
 			rap |= sub->rap;
 		}
-		if (best == NULL)
-			continue;
-		if (decide(st, s->identity, s->assurance, ZG_MQTT_SUBSCRIBE,
-			   m->topic, m->tlen, 0, false, s->client_id, st->broker,
-			   &v) != ZG_ALLOW) {
-			st->n_denied_delivery++;
-			st->api->log(st->h, ZG_LOG_DEBUG,
-				     "not delivered to %s: %s", s->client_id,
-				     v.reason);
-			continue;
-		}
-		sess_deliver(s, m, m->qos < best->qos ? m->qos : best->qos,
-			     rap && m->retain, best->sub_id);
+		if (best != NULL)
+			deliver_decided(st, s, m, best->qos, rap && m->retain,
+					best->sub_id);
 	}
+	if (ncand > 0)
+		route_shared(st, m, cand, ncand);
+	free(cand);
 }
 
 static void
@@ -932,7 +1013,6 @@ connack(struct mqd_conn *c, uint8_t version, uint8_t reason,
 		a.receive_max = (uint16_t)st->max_inflight;
 		a.max_packet = st->max_packet;
 		a.topic_alias_max = st->topic_alias_max;
-		a.no_shared_subs = true;
 		a.assigned_id = assigned;
 		if (c->sess && c->sess->expiry_capped) {
 			a.has_session_expiry = true;
@@ -1324,8 +1404,8 @@ broad_filter(const char *f, size_t n)
 }
 
 static void
-sub_add(struct mqd_sess *s, const struct mq_sub_entry *e, uint32_t sub_id,
-	bool *existed)
+sub_add(struct mqd_sess *s, const struct mq_sub_entry *e, size_t foff,
+	uint32_t sub_id, bool *existed)
 {
 	struct mqd_sub *sub;
 
@@ -1346,6 +1426,7 @@ sub_add(struct mqd_sess *s, const struct mq_sub_entry *e, uint32_t sub_id,
 		memcpy(sub->filter, e->filter.p, e->filter.len);
 		sub->filter[e->filter.len] = '\0';
 		sub->flen = e->filter.len;
+		sub->foff = foff;
 		sub->next = s->subs;
 		s->subs = sub;
 	} else {
@@ -1367,6 +1448,7 @@ handle_subscribe(struct mqd_conn *c, const struct mq_frame *f)
 	uint8_t b[MQ_SUB_MAX + 16];
 	const char *why;
 	char shown[100];
+	size_t foff;
 	unsigned i;
 	int rc, n;
 
@@ -1391,15 +1473,33 @@ handle_subscribe(struct mqd_conn *c, const struct mq_frame *f)
 				  shown);
 			continue;
 		}
+		foff = 0;
 		if (c->version == MQ_V5 && e->filter.len >= 7 &&
 		    memcmp(e->filter.p, "$share/", 7) == 0) {
-			codes[i] = MQ_RC_SHARED_SUB_NOT_SUPPORTED;
-			continue;
+			/* $share/{group}/{filter}: the group is one whole
+			 * level without wildcards, the filter not empty;
+			 * No Local is a protocol error there. */
+			const char *g = e->filter.p + 7;
+			const char *sl = memchr(g, '/', e->filter.len - 7);
+
+			if (sl == NULL || sl == g || memchr(g, '+', (size_t)(sl - g)) ||
+			    memchr(g, '#', (size_t)(sl - g)) ||
+			    (size_t)(sl - e->filter.p) + 1 >= e->filter.len) {
+				codes[i] = MQ_RC_TOPIC_FILTER_INVALID;
+				continue;
+			}
+			if (e->no_local) {
+				violation(c, MQ_RC_PROTOCOL_ERROR, "SUBSCRIBE",
+					  "No Local on a shared subscription");
+				return -1;
+			}
+			foff = (size_t)(sl - e->filter.p) + 1;
 		}
 		if (decide(st, c->identity, c->assurance, ZG_MQTT_SUBSCRIBE,
-			   e->filter.p, e->filter.len, e->qos, false,
-			   s->client_id, st->broker, &v) != ZG_ALLOW) {
-			bool broad = broad_filter(e->filter.p, e->filter.len);
+			   e->filter.p + foff, e->filter.len - foff, e->qos,
+			   false, s->client_id, st->broker, &v) != ZG_ALLOW) {
+			bool broad = broad_filter(e->filter.p + foff,
+						  e->filter.len - foff);
 
 			st->n_denied_sub++;
 			c->denials++;
@@ -1414,8 +1514,9 @@ handle_subscribe(struct mqd_conn *c, const struct mq_frame *f)
 			continue;
 		}
 		codes[i] = e->qos;
-		sub_add(s, e, sb.props.sub_id, &existed);
-		if (e->retain_handling == 2 ||
+		sub_add(s, e, foff, sb.props.sub_id, &existed);
+		/* Retained messages are not sent for shared subscriptions. */
+		if (foff > 0 || e->retain_handling == 2 ||
 		    (e->retain_handling == 1 && existed))
 			continue;
 		for (r = st->retained; r != NULL; r = r->next)

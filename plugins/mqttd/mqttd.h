@@ -52,8 +52,9 @@ struct mqd_msg {
 
 struct mqd_sub {
 	struct mqd_sub *next;
-	char *filter;
+	char *filter;            /* as subscribed ("$share/g/a/#" too) */
 	size_t flen;
+	size_t foff;             /* shared: where the topic filter starts */
 	uint8_t qos;
 	bool no_local, rap;
 	uint32_t sub_id;
@@ -149,6 +150,7 @@ struct mqd_state {
 	uint64_t next_serial;
 	struct mqd_retained *retained;
 	int nretained;
+	unsigned share_rr;          /* round robin over shared subscribers */
 	uint8_t *scratch;           /* one outgoing packet */
 	size_t scratch_len;
 	bool draining;

@@ -19,7 +19,7 @@ done
 MANY=${ZG_MQTT_MANY:-1000}
 [ "${ZG_SANITIZERS:-0}" = 1 ] && MANY=${ZG_MQTT_MANY:-200}
 
-t_plan 59
+t_plan 61
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -288,6 +288,15 @@ t_grep "plain listener: legacy device identified by address may publish its subt
 timeout 20 mosquitto_pub -h 127.0.0.1 -p "$LP" -V mqttv5 -q 1 -i meter -t site/$A/temp -m 7 -d \
 	>"$D/leg2.out" 2>&1
 t_grep "... and nothing else (0x87)" "received PUBACK \(Mid: 1, RC:135\)" "$D/leg2.out"
+
+# Shared subscriptions (MQTT 5): each message to one member of the group.
+sub_start sh1 "$GP" uri "$S" -V mqttv5 -q 1 -t '$share/g/site/+/shared' -i sh-1
+sub_start sh2 "$GP" uri "$S" -V mqttv5 -q 1 -t '$share/g/site/+/shared' -i sh-2
+seq 1 10 | pub "$GP" cn "$A" -i sh-pub -q 1 -t site/$A/shared -l
+shared_total() { [ "$(cat "$D/sh1.out" "$D/sh2.out" | grep -c "^site/$A/shared ")" -ge 10 ]; }
+t_ok "shared subscription: the 10 messages arrive" t_wait 10 shared_total
+t_is "$(cat "$D/sh1.out" "$D/sh2.out" | grep "^site/$A/shared " | sort -u | wc -l) $(grep -c "^site/$A/shared " "$D/sh1.out") $(grep -c "^site/$A/shared " "$D/sh2.out")" \
+	"10 5 5" "... each once, shared round robin between the two members"
 
 # Northbound: only what a conduit to the uplink device lets leave.
 pub "$GP" cn "$A" -i nb-a -q 1 -t site/$A/temp -m local-only
