@@ -342,7 +342,10 @@ sess_deliver(struct mqd_sess *s, struct mqd_msg *m, uint8_t qos, bool retain,
 		s->qhead = o;
 	s->qtail = o;
 	s->nqueued++;
-	if (c != NULL && c->connected && s->nqueued == 1)
+	/* Pump on every message, not only into an empty queue: a queue
+	 * that grew while the socket was backed up must not wait for a
+	 * write callback alone (measured: QoS 1 tails stuck in the queue). */
+	if (c != NULL && c->connected)
 		conn_pump(c);
 }
 
