@@ -106,8 +106,11 @@ int
 bus_emit(struct zg_daemon *d, const char *source, const char *topic,
 	 const void *payload, size_t len)
 {
-	(void)payload;
 	d->messages_emitted++;
+	/* What a plugin emitted, for people and tests reading the log. */
+	if (log_level() >= ZG_LOG_DEBUG)
+		log_msg(ZG_LOG_DEBUG, source, NULL, "emit %s %.*s", topic,
+			len > 1800 ? 1800 : (int)len, (const char *)payload);
 	/* No uplink in this build of the core yet: say so once, count all. */
 	if (d->messages_unrouted++ == 0)
 		log_msg(ZG_LOG_WARN, source, NULL,
