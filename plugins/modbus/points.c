@@ -249,7 +249,15 @@ pt_decode(const struct pt_def *d, uint16_t base, const uint8_t *data,
 	const uint8_t *p;
 	uint64_t raw;
 
-	memset(out, 0, sizeof(*out));
+	/* Not a memset: the string buffer is most of the struct. */
+	out->kind = PV_NONE;
+	out->prec = 0;
+	out->b = false;
+	out->i = 0;
+	out->u = 0;
+	out->f = 0.0;
+	out->slen = 0;
+	out->s[0] = '\0';
 	if (pt_check(d) != NULL || d->addr < base)
 		return -1;
 	if (pt_table_bits(d->table)) {

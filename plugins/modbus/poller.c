@@ -404,7 +404,7 @@ read_group(const struct zg_host_api *api, struct zg_host *h,
 	pts = api->cfg_child(c, "points");
 	n = pts ? (size_t)api->cfg_count(pts) : 0;
 	if (n < 1 || n > POLL_MAX_POINTS) {
-		api->cfg_error(h, pts ? pts : c, "points",
+		api->cfg_error(h, pts ? pts : c, pts ? NULL : "points",
 			       "a poll group lists 1..%d points", POLL_MAX_POINTS);
 		return -1;
 	}
@@ -488,7 +488,7 @@ mb_poll_config_read(const struct zg_host_api *api, struct zg_host *h,
 	groups = api->cfg_child(poll, "groups");
 	n = groups ? (size_t)api->cfg_count(groups) : 0;
 	if (n < 1 || n > POLL_MAX_GROUPS) {
-		api->cfg_error(h, groups ? groups : poll, "groups",
+		api->cfg_error(h, groups ? groups : poll, groups ? NULL : "groups",
 			       "list 1..%d poll groups: { device = \"...\"; interval = 1.0; points = ( ... ); }",
 			       POLL_MAX_GROUPS);
 		return -1;
