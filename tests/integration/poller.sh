@@ -16,7 +16,7 @@ MBT="$top_srcdir/tests/integration/mbtool.py"
 $PY -c 'import pymodbus.client' 2>/dev/null ||
 	t_skip_all "pymodbus missing: apt-get install python3-pymodbus"
 
-t_plan 26
+t_plan 28
 D=$T_TMP
 
 sim_start() {
@@ -222,5 +222,13 @@ t_ok "  ... while plc-1 kept reporting" \
 echo 'silent off' | timeout 5 tee "$D/quiet.ctl" >/dev/null
 t_ok "silent off: good again" t_wait 10 good_q
 
-t_ok "zonegated stops cleanly" zg_stop
+# --- reload: a new point, device connections kept ----------------------------
+sed -i 's/{ name = "level"; address = 0; } ); }/{ name = "level"; address = 0; }, { name = "level2"; address = 1; } ); }/' "$D/gw.conf"
+kill -HUP "$ZG_PID"
+new_point() { point plc-quiet level2 | grep -q '^level2 good 0'; }
+t_ok "reload adds a point: reported" t_wait 10 new_point
+t_ok "  ... device connections kept" grep -q 'settings unchanged' "$LOG"
+
+zg_stop 10
+t_is "${T_STATUS:-timeout}" 0 "zonegated stops cleanly (exit 0, no leak report)"
 t_done
