@@ -24,6 +24,7 @@
 
 #include "plugins/modbus/mbap.h"
 #include "plugins/modbus/pdu.h"
+#include "plugins/modbus/points.h"
 #include "plugins/modbus/rtu.h"
 
 struct bufferevent;
@@ -31,6 +32,7 @@ struct event;
 struct mb_state;
 struct mb_session;
 struct mb_poller;
+struct mb_cmdsrv;
 
 #define MB_ID_MAX 256
 #define MB_PEER_MAX 64
@@ -180,6 +182,7 @@ struct mb_state {
 	int nsessions;
 	struct mb_ident *idents;
 	struct mb_poller *poller;     /* poll = { ... } (poller.c), or NULL */
+	struct mb_cmdsrv *cmdsrv;     /* commands = { ... } (command.c), or NULL */
 	bool draining;
 };
 
@@ -233,5 +236,21 @@ int mb_poll_config_read(const struct zg_host_api *api, struct zg_host *h,
 int mb_poller_start(struct mb_poller *pl, struct mb_state *st);
 /* Stop and free; requests still at a device complete without it. */
 void mb_poller_free(struct mb_poller *pl);
+/*
+ * The point `name' of device `device' in pl's groups (NULL pl: none):
+ * its definition (borrowed from pl), the unit its group reads, and
+ * whether it may be written.  0, or -1 when there is no such point.
+ */
+int mb_poll_find_point(const struct mb_poller *pl, const char *device,
+		       const char *name, const struct pt_def **def,
+		       uint8_t *unit, bool *writable);
+
+/* command.c: write-back commands on named points (docs/modbus.md) */
+int mb_cmd_config_read(const struct zg_host_api *api, struct zg_host *h,
+		       const struct zg_cfg *c, struct mb_cmdsrv **out);
+bool mb_cmd_same(const struct mb_cmdsrv *a, const struct mb_cmdsrv *b);
+int mb_cmd_start(struct mb_cmdsrv *srv, struct mb_state *st);
+/* Close its sessions; writes at a device complete unheard. */
+void mb_cmd_free(struct mb_cmdsrv *srv);
 
 #endif /* ZG_MBPROXY_H */

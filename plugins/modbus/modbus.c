@@ -13,6 +13,7 @@
  *         routes = ( { units = "1-10"; device = "plc-1"; } ); }
  *     );
  *     poll = { identity = "zonegate-poller"; groups = ( ... ); };
+ *     commands = { listen = "127.0.0.1:5030"; };
  *   }; } );
  *
  * The poll section (poller.c) is optional; a plugin that only polls
@@ -39,7 +40,7 @@
 #define MB_MAX_ROUTES 256
 
 static const char *const top_keys[] = { "devices", "listeners", "poll",
-	NULL };
+	"commands", NULL };
 static const char *const dev_keys[] = { "identity", "address", "serial",
 	"unit", "connections", "max_inflight", "queue", "request_timeout",
 	"connect_timeout", "reconnect_min", "reconnect_max", NULL };
@@ -393,6 +394,15 @@ mb_config_read(const struct zg_host_api *api, struct zg_host *h,
 	if (rc == 0 && mb_poll_config_read(api, h, api->cfg_child(cfg, "poll"),
 					   st, &st->poller) < 0)
 		rc = -1;
+	if (api->cfg_child(cfg, "commands") != NULL &&
+	    api->cfg_child(cfg, "poll") == NULL) {
+		api->cfg_error(h, cfg, "commands",
+			       "commands write named points: declare them in poll = { ... } with writable = true");
+		rc = -1;
+	} else if (mb_cmd_config_read(api, h, api->cfg_child(cfg, "commands"),
+				      &st->cmdsrv) < 0) {
+		rc = -1;
+	}
 	if ((lsts == NULL || api->cfg_count(lsts) == 0) &&
 	    api->cfg_child(cfg, "poll") == NULL) {
 		api->cfg_error(h, cfg, "listeners",
@@ -411,7 +421,9 @@ mb_state_clear(struct mb_state *st)
 {
 	int i;
 
-	/* First: its requests at the devices then complete without it. */
+	/* First: their requests at the devices then complete without them. */
+	mb_cmd_free(st->cmdsrv);
+	st->cmdsrv = NULL;
 	mb_poller_free(st->poller);
 	st->poller = NULL;
 	while (st->sessions != NULL)
@@ -556,6 +568,8 @@ mb_start(struct mb_state *st)
 	}
 	if (st->poller != NULL && mb_poller_start(st->poller, st) < 0)
 		return -1;
+	if (st->cmdsrv != NULL && mb_cmd_start(st->cmdsrv, st) < 0)
+		return -1;
 	return 0;
 }
 
@@ -600,8 +614,16 @@ mb_reload(void *state, const struct zg_cfg *cfg)
 		mb_poller_free(st->poller);
 		st->poller = tmp.poller;
 		tmp.poller = NULL;
+		/* The command endpoint stays, sessions and all, if unchanged. */
+		if (!mb_cmd_same(st->cmdsrv, tmp.cmdsrv)) {
+			mb_cmd_free(st->cmdsrv);
+			st->cmdsrv = tmp.cmdsrv;
+			tmp.cmdsrv = NULL;
+		}
 		mb_state_clear(&tmp);
 		if (st->poller != NULL && mb_poller_start(st->poller, st) < 0)
+			return -1;
+		if (st->cmdsrv != NULL && mb_cmd_start(st->cmdsrv, st) < 0)
 			return -1;
 		st->api->log(st->h, ZG_LOG_INFO,
 			     "settings unchanged: %d sessions kept%s", st->nsessions,
@@ -616,6 +638,7 @@ mb_reload(void *state, const struct zg_cfg *cfg)
 	st->devices = tmp.devices;
 	st->ndevices = tmp.ndevices;
 	st->poller = tmp.poller;
+	st->cmdsrv = tmp.cmdsrv;
 	for (l = st->listeners; l != NULL; l = l->next)
 		l->st = st;
 	for (i = 0; i < st->ndevices; i++)
@@ -633,6 +656,8 @@ mb_drain(void *state)
 	/* No new reads; those at a device complete without the poller. */
 	mb_poller_free(st->poller);
 	st->poller = NULL;
+	mb_cmd_free(st->cmdsrv); /* writes in flight complete unheard */
+	st->cmdsrv = NULL;
 	/* Sessions with nothing in flight can go now. */
 	for (s = st->sessions; s != NULL; s = next) {
 		next = s->next;

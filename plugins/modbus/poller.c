@@ -63,6 +63,7 @@ struct poll_read {
 
 struct poll_point {
 	struct pt_def def;
+	bool writable;                /* commands may write it (command.c) */
 	size_t read;                  /* index into the group's reads */
 	/* The last good value. */
 	struct pt_value good;
@@ -110,7 +111,7 @@ static const char *const group_keys[] = { "name", "device", "unit",
 	"max_registers", "max_coils", "points", NULL };
 static const char *const point_keys[] = { "name", "table", "address",
 	"type", "order", "bit", "registers", "scale", "offset", "unit",
-	"report", "deadband", NULL };
+	"report", "deadband", "writable", NULL };
 static const char *const report_names[] = { "change", "always", NULL };
 
 /* Table names: the policy's, and the short forms. */
@@ -196,7 +197,7 @@ device_by_id(struct mb_state *st, const char *identity)
 static int
 read_point(const struct zg_host_api *api, struct zg_host *h,
 	   const struct zg_cfg *c, int group_report, unsigned max_regs,
-	   unsigned max_bits, struct pt_def *d)
+	   unsigned max_bits, struct pt_def *d, bool *writable)
 {
 	const char *name, *table, *type, *order, *unit, *report;
 	long long addr, bit, regs;
@@ -220,6 +221,7 @@ read_point(const struct zg_host_api *api, struct zg_host *h,
 	r |= api->cfg_string(h, c, "report",
 			     report_names[group_report], &report);
 	r |= api->cfg_double(h, c, "deadband", 0.0, 0.0, 1e300, &deadband);
+	r |= api->cfg_bool(h, c, "writable", false, writable);
 	if (r != 0)
 		return -1;
 	if (name == NULL || !valid_name(name)) {
@@ -288,6 +290,14 @@ read_point(const struct zg_host_api *api, struct zg_host *h,
 	d->deadband = deadband;
 	if ((why = pt_check(d)) != NULL) {
 		api->cfg_error(h, c, NULL, "point \"%s\": %s", d->name, why);
+		return -1;
+	}
+	if (*writable && (d->table == PT_DISCRETE || d->table == PT_INPUT ||
+			  (d->type == PT_BOOL && d->table != PT_COILS) ||
+			  pt_size(d) > MB_WRITE_REGS_MAX)) {
+		api->cfg_error(h, c, "writable",
+			       "point \"%s\" cannot be written: discrete inputs and input registers are read-only, a bit of a register cannot be written alone",
+			       d->name);
 		return -1;
 	}
 	if (pt_size(d) > (pt_table_bits(d->table) ? max_bits : max_regs)) {
@@ -422,7 +432,8 @@ read_group(const struct zg_host_api *api, struct zg_host *h,
 		struct pt_def *pd = &g->points[g->npoints].def;
 
 		if (read_point(api, h, pc, rep, (unsigned)mregs,
-			       (unsigned)mbits, pd) < 0) {
+			       (unsigned)mbits, pd,
+			       &g->points[g->npoints].writable) < 0) {
 			r = -1;
 			continue;
 		}
@@ -927,6 +938,30 @@ mb_poller_start(struct mb_poller *pl, struct mb_state *st)
 			 g->npoints, g->nreads);
 	}
 	return 0;
+}
+
+int
+mb_poll_find_point(const struct mb_poller *pl, const char *device,
+		   const char *name, const struct pt_def **def, uint8_t *unit,
+		   bool *writable)
+{
+	size_t i, j;
+
+	for (i = 0; pl != NULL && i < pl->ngroups; i++) {
+		const struct mb_poll_group *g = &pl->groups[i];
+
+		if (strcmp(g->device, device) != 0)
+			continue;
+		for (j = 0; j < g->npoints; j++) {
+			if (strcmp(g->points[j].def.name, name) == 0) {
+				*def = &g->points[j].def;
+				*unit = g->unit;
+				*writable = g->points[j].writable;
+				return 0;
+			}
+		}
+	}
+	return -1;
 }
 
 void

@@ -16,7 +16,7 @@ MBT="$top_srcdir/tests/integration/mbtool.py"
 $PY -c 'import pymodbus.client' 2>/dev/null ||
 	t_skip_all "pymodbus missing: apt-get install python3-pymodbus"
 
-t_plan 28
+t_plan 42
 D=$T_TMP
 
 sim_start() {
@@ -126,23 +126,28 @@ point() { tel "$1" | awk -v n="$2" '$1 == n'; }
 
 mkfifo "$D/quiet.ctl"
 t_ok "simulator with the known values is listening" \
-	sim_start plc -v --holding 240 $(sed 's/^/--set /' "$D/sets")
+	sim_start plc -v --holding 240 --log-writes "$D/plc.writes" $(sed 's/^/--set /' "$D/sets")
 t_ok "second simulator (will go silent) is listening" \
 	sim_start quiet --control "$D/quiet.ctl" --set holding:0=42
 
+CMD=$(t_free_port)
 cat >"$D/gw.conf" <<C
 gateway = { id = "gw-poller-test"; pidfile = "$D/zonegated.pid"; };
 log = { level = "debug"; format = "json"; };
-zones = ( { name = "scada"; }, { name = "cell1"; } );
+zones = ( { name = "scada"; }, { name = "cell1"; }, { name = "cloud"; } );
 devices = (
   { identity = "zonegate-poller"; zone = "scada"; },
+  { identity = "cloud-app"; zone = "cloud"; bind = { address = "127.0.0.1"; ports = "1-65535"; }; },
   { identity = "plc-1"; zone = "cell1"; address = "127.0.0.1:$plc_PORT"; unit = 1; },
   { identity = "plc-quiet"; zone = "cell1"; address = "127.0.0.1:$quiet_PORT"; unit = 1; }
 );
 conduits = (
   { name = "poller-reads"; from = "scada"; to = "cell1";
     modbus = { read = { holding_registers = ["0-199", "230-299"]; coils = ["0-99"];
-                        input_registers = ["0-99"]; }; }; }
+                        input_registers = ["0-99"]; }; }; },
+  { name = "cloud-writes"; from = "cloud"; to = "cell1";
+    modbus = { write = { holding_registers = ( { range = "150-159"; min = 0; max = 1000; } );
+                         coils = ["20"]; }; }; }
 );
 plugins = ( { name = "modbus"; config = {
   devices = (
@@ -151,12 +156,18 @@ plugins = ( { name = "modbus"; config = {
   );
   poll = { identity = "zonegate-poller"; groups = (
 $(cat "$D/groups.conf"),
+    { name = "setpoints"; device = "plc-1"; interval = 0.2; points = (
+      { name = "setpoint"; address = 150; type = "int16"; scale = 0.1; writable = true; },
+      { name = "limit"; address = 160; writable = true; },
+      { name = "readonly"; address = 161; },
+      { name = "pump"; table = "coils"; address = 20; writable = true; } ); },
     { name = "policy"; device = "plc-1"; interval = 0.2; points = (
       { name = "forbidden"; address = 220; },
       { name = "missing"; address = 250; } ); },
     { name = "quiet"; device = "plc-quiet"; interval = 0.2; max_age = 1.0; points = (
       { name = "level"; address = 0; } ); }
   ); };
+  commands = { listen = "127.0.0.1:$CMD"; };
 }; } );
 C
 LOG=$D/gw.log
@@ -206,6 +217,47 @@ t_is "$(grep -c '"kind":"modbus.poll_denied"' "$LOG")" "1" "  ... once, not ever
 t_is "$(grep -c 'addr 220 ' "$D/plc.log")" "$before" "  ... and the device never saw the read"
 refused() { point plc-1 missing | grep -q '^missing bad null the device answered exception 0x02 (illegal data address)$'; }
 t_ok "an allowed read the device refuses: bad with the device's exception" refused
+
+# --- write-back commands ----------------------------------------------------
+# cmd LINE...: send each line to the command endpoint, print each answer.
+cmd() {
+	$PY - "$CMD" "$@" <<'PYEOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+f = s.makefile("rwb")
+for line in sys.argv[2:]:
+    f.write(line.encode() + b"\n")
+f.flush()
+for _ in sys.argv[2:]:
+    print(f.readline().decode().rstrip("\n"))
+PYEOF
+}
+t_is "$(cmd '{"id":"c1","device":"plc-1","point":"setpoint","value":21.5}')" \
+	'{"id":"c1","device":"plc-1","point":"setpoint","result":"ok"}' "command: setpoint 21.5 written"
+t_grep "  ... as raw 215 (scale 0.1) with FC 6" 'fc=6 unit=1 addr=150 count=1 values=215 .*result=applied' "$D/plc.writes"
+sp() { point plc-1 setpoint | grep -q '^setpoint good 21.5'; }
+t_ok "  ... and the poller reads it back" t_wait 5 sp
+t_ok "  ... audited: modbus.command names identity, device and value" \
+	grep -qE '"kind":"modbus.command".*"identity":"cloud-app","target":"plc-1".*"detail":"command c1 setpoint = 21.5 \(FC6 write holding 150' "$LOG"
+out=$(cmd '{"id":"c2","device":"plc-1","point":"setpoint","value":150}')
+t_ok "command: 150 (raw 1500, above the conduit's max 1000) denied" \
+	grep -q '"result":"denied","reason":"value 1500 for holding register 150 is outside 0..1000' <<<"$out"
+t_ok "  ... never written" bash -c "! grep -q 'values=1500' '$D/plc.writes'"
+t_ok "  ... audited: modbus.command_denied" grep -q '"kind":"modbus.command_denied".*"detail":"command c2 setpoint = 150' "$LOG"
+t_is "$($PY "$MBT" write "$plc_PORT" 1 160 5)" "OK" "direct write to holding 160 works (the forbidden write is possible)"
+t_is "$(cmd '{"device":"plc-1","point":"limit","value":7}' | sed 's/"reason":"[^"]*"/R/')" \
+	'{"id":"","device":"plc-1","point":"limit","result":"denied",R}' "command: holding 160 (outside the write range) denied"
+t_is "$(grep -c 'addr=160' "$D/plc.writes")" "1" "  ... only the direct write reached the device"
+t_is "$(cmd '{"device":"plc-1","point":"readonly","value":1}')" \
+	'{"id":"","device":"plc-1","point":"readonly","result":"error","reason":"point is not writable (writable = true in its poll group)"}' \
+	"command on a point without writable: refused"
+t_is "$(cmd '{"device":"plc-1","point":"setpoint","value":5000}' | grep -o '"result":"error","reason":"[^"]*"')" \
+	'"result":"error","reason":"value outside the range of the point'"'"'s type"' "command: 5000 (raw 50000) does not fit int16"
+# Answers come as commands complete: the malformed one (answered at once) first.
+t_is "$(cmd '{"id":"a","device":"plc-1","point":"pump","value":true}' '{"id":"b","device":"plc-1","point":"setpoint","value":}' | sed 's/"reason":"expected [^"]*"/R/')" \
+	'{"id":"b","device":"plc-1","point":"setpoint","result":"error",R}
+{"id":"a","device":"plc-1","point":"pump","result":"ok"}' "command: malformed JSON answered with an error; coil true written"
+t_grep "  ... the coil with FC 5" 'fc=5 unit=1 addr=20 count=1 values=1 .*result=applied' "$D/plc.writes"
 
 # --- a device that goes silent ---------------------------------------------
 good_q() { point plc-quiet level | grep -q '^level good 42'; }

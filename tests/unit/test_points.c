@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "plugins/modbus/cmdjson.h"
 #include "plugins/modbus/points.h"
 #include "tap.h"
 
@@ -414,6 +415,53 @@ test_plan(void)
 	   "overlapping points share a read; a read may end at 65535");
 }
 
+static void
+test_commands(void)
+{
+	struct mb_command c;
+	const char *why = NULL;
+	static const char *const bad[] = {
+		"", "[]", "{}", "{\"device\":\"a\",\"point\":\"b\"}",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":null}",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":1,\"x\":1}",
+		"{\"device\":\"a\",\"device\":\"c\",\"point\":\"b\",\"value\":1}",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":01}",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":1.}",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":{}}",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":1} x",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":1e999}",
+		"{\"device\":\"a\\u00e9\",\"point\":\"b\",\"value\":1}",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":\"x\\u0000y\"}",
+		"{\"device\":\"\",\"point\":\"b\",\"value\":1}",
+		"{\"device\":\"a\",\"point\":\"b\",\"value\":1",
+	};
+	size_t i;
+	int refused = 0;
+
+	ok(cmd_parse("{\"id\":\"c-1\",\"device\":\"plc-1\",\"point\":\"sp\",\"value\":21.5}", strlen("{\"id\":\"c-1\",\"device\":\"plc-1\",\"point\":\"sp\",\"value\":21.5}"), &c, &why) == 0 && strcmp(c.id, "c-1") == 0 &&
+	   strcmp(c.device, "plc-1") == 0 && strcmp(c.point, "sp") == 0 &&
+	   c.value.kind == PV_FLOAT && c.value.f == 21.5,
+	   "command with id, device, point, float value");
+	ok(cmd_parse(" { \"point\" : \"p\" , \"value\" : -9223372036854775808 , \"device\" : \"d\" } ", strlen(" { \"point\" : \"p\" , \"value\" : -9223372036854775808 , \"device\" : \"d\" } "), &c, &why) == 0 && c.value.kind == PV_INT &&
+	   c.value.i == INT64_MIN && c.id[0] == '\0', "int64 min exact, any key order, spaces");
+	ok(cmd_parse("{\"device\":\"d\",\"point\":\"p\",\"value\":18446744073709551615}", strlen("{\"device\":\"d\",\"point\":\"p\",\"value\":18446744073709551615}"), &c, &why) == 0 && c.value.kind == PV_UINT &&
+	   c.value.u == UINT64_MAX, "uint64 max exact");
+	ok(cmd_parse("{\"device\":\"d\",\"point\":\"p\",\"value\":true}", strlen("{\"device\":\"d\",\"point\":\"p\",\"value\":true}"), &c, &why) == 0 && c.value.kind == PV_BOOL && c.value.b,
+	   "bool value");
+	ok(cmd_parse("{\"device\":\"d\\\"q\",\"point\":\"p\",\"value\":\"A\\tB\\u0041\"}", strlen("{\"device\":\"d\\\"q\",\"point\":\"p\",\"value\":\"A\\tB\\u0041\"}"), &c, &why) == 0 && strcmp(c.device, "d\"q") == 0 &&
+	   c.value.kind == PV_STRING && strcmp(c.value.s, "A\tBA") == 0 &&
+	   c.value.slen == 4, "escapes in keys' strings and string values");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (cmd_parse(bad[i], strlen(bad[i]), &c, &why) == -1 && why != NULL)
+			refused++;
+		else
+			diag("accepted: %s", bad[i]);
+	}
+	ok(refused == (int)(sizeof(bad) / sizeof(bad[0])),
+	   "%d malformed or incomplete commands refused with a reason", refused);
+}
+
 int
 main(void)
 {
@@ -423,5 +471,6 @@ main(void)
 	test_changed();
 	test_check();
 	test_plan();
+	test_commands();
 	return done_testing();
 }
