@@ -6,7 +6,9 @@
 # Python's struct module, not by the code under test.  Then: a device
 # that goes silent (stale, then bad, with the reason) while another keeps
 # reporting; a read the policy does not allow (bad "denied by policy" and
-# a security event, and the device never sees it); a device exception.
+# a security event, and the device never sees it); a device exception;
+# write-back commands (written, denied by a value bound and by a range,
+# refused, malformed; audited); a reload that adds a point.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 PY=/usr/bin/python3
