@@ -117,7 +117,11 @@ for line in open(sys.argv[1], errors="replace"):
     pre = "emit telemetry/%s " % sys.argv[2]
     if not m.startswith(pre):
         continue
-    msg = json.loads(m[len(pre):])
+    try:
+        msg = json.loads(m[len(pre):])
+    except ValueError:
+        print("unparsable telemetry:", m[:200])
+        continue
     for p in msg["points"]:
         last[p["name"]] = p
 for n, p in sorted(last.items()):
