@@ -74,7 +74,7 @@ be32(const uint8_t *p)
 }
 
 /* The direct path: the layout above, hand-coded. */
-static double
+static __attribute__((noinline)) double
 direct(const uint8_t *data, double *sink)
 {
 	double acc = 0;
@@ -103,7 +103,7 @@ direct(const uint8_t *data, double *sink)
 	return acc;
 }
 
-static double
+static __attribute__((noinline)) double
 generic(const uint8_t *data, double *sink)
 {
 	struct pt_value v;
@@ -119,7 +119,7 @@ generic(const uint8_t *data, double *sink)
 	return acc;
 }
 
-static double
+static __attribute__((noinline)) double
 with_json(const uint8_t *data, double *sink)
 {
 	struct pt_value v;
@@ -145,8 +145,11 @@ measure(double (*fn)(const uint8_t *, double *), const uint8_t *data,
 	do {
 		int k;
 
-		for (k = 0; k < 1000; k++)
+		for (k = 0; k < 1000; k++) {
 			fn(data, sink);
+			/* The data may have changed: no hoisting out of the loop. */
+			__asm__ volatile("" : : "r"(data) : "memory");
+		}
 		rounds += 1000;
 		t = now_s();
 	} while (t - t0 < secs);
