@@ -18,7 +18,7 @@ MBT="$top_srcdir/tests/integration/mbtool.py"
 $PY -c 'import pymodbus.client' 2>/dev/null ||
 	t_skip_all "pymodbus missing: apt-get install python3-pymodbus"
 
-t_plan 42
+t_plan 52
 D=$T_TMP
 
 sim_start() {
@@ -176,6 +176,39 @@ $(cat "$D/groups.conf"),
   commands = { listen = "127.0.0.1:$CMD"; };
 }; } );
 C
+# --- configuration errors: file, line and key, all at once -------------------
+cat >"$D/bad.conf" <<C
+zones = ( { name = "scada"; }, { name = "cell1"; } );
+devices = ( { identity = "zonegate-poller"; zone = "scada"; },
+  { identity = "plc-1"; zone = "cell1"; address = "127.0.0.1:$plc_PORT"; unit = 1; } );
+plugins = ( { name = "modbus"; config = {
+  devices = ( { identity = "plc-1"; address = "127.0.0.1:$plc_PORT"; unit = 1; } );
+  poll = { identity = "zonegate-poller"; groups = (
+    { device = "plc-1"; unit = 2; points = ( { name = "a"; address = 0; } ); },
+    { device = "plc-9"; points = ( { name = "a"; address = 0; } ); },
+    { device = "plc-1"; points = (
+      { name = "a"; address = 0; },
+      { name = "a"; address = 1; },
+      { name = "big"; address = 65533; type = "uint64"; },
+      { name = "s"; address = 2; type = "string"; },
+      { name = "t"; address = 3; type = "float128"; },
+      { name = "u"; address = 4; colour = "red"; },
+      { name = "w"; table = "input"; address = 5; writable = true; } ); }
+  ); };
+}; } );
+C
+"$ZONEGATED" -t -c "$D/bad.conf" >"$D/bad.out" 2>&1
+t_is "$?" "1" "a bad poll section is refused by zonegated -t"
+t_is "$(grep -cE 'bad.conf:[0-9]+: ' "$D/bad.out")" "8" "  ... with all 8 errors, each at file:line"
+t_grep "  ... unit 2 for a device fixed at unit 1" 'bad.conf:7: .*unit: device plc-1 always uses unit 1' "$D/bad.out"
+t_grep "  ... an unknown device" 'bad.conf:8: .*device: "plc-9" is not in the plugin.s devices list' "$D/bad.out"
+t_grep "  ... a duplicate point name" 'bad.conf:11: .*name: device plc-1 already has a point named "a"' "$D/bad.out"
+t_grep "  ... a point past 65535" 'bad.conf:12: .*point "big": the point runs past address 65535' "$D/bad.out"
+t_grep "  ... a string without length" 'bad.conf:13: .*registers: a string point needs its length' "$D/bad.out"
+t_grep "  ... an unknown type" 'bad.conf:14: .*type: "float128" is not one of' "$D/bad.out"
+t_grep "  ... an unknown key" 'bad.conf:15: .*colour' "$D/bad.out"
+t_grep "  ... a writable input register" 'bad.conf:16: .*writable: point "w" cannot be written' "$D/bad.out"
+
 LOG=$D/gw.log
 zg_check() { "$ZONEGATED" -t -c "$D/gw.conf" >"$D/check.out" 2>&1; }
 t_ok "zonegated -t accepts the poll section" zg_check
