@@ -46,6 +46,8 @@
 
 #define CMD_MAX_SESSIONS 16
 #define CMD_MAX_PENDING 16      /* commands in flight per session */
+#define CMD_OUT_HIGH (64 * 1024) /* answers unread: stop reading commands */
+#define CMD_OUT_LOW (16 * 1024)  /* ... until this much is left */
 
 struct cmd_session;
 
@@ -387,17 +389,33 @@ session_read(struct bufferevent *bev, void *arg)
 	char *line;
 	size_t n;
 
-	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF)) != NULL) {
+	while (evbuffer_get_length(bufferevent_get_output(bev)) < CMD_OUT_HIGH &&
+	       (line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF)) != NULL) {
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
 		if (n > 0)
 			handle_line(s, line, n);
 		free(line);
 	}
+	if (evbuffer_get_length(bufferevent_get_output(bev)) >= CMD_OUT_HIGH) {
+		/* A client that does not read its answers is not read. */
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	if (evbuffer_get_length(in) > CMD_LINE_MAX) {
 		answer(s, "", "", "", "error", "command longer than 4096 bytes");
 		bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
 		session_close(s);
+	}
+}
+
+/* Answers drained below CMD_OUT_LOW: read commands again. */
+static void
+session_write(struct bufferevent *bev, void *arg)
+{
+	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+		session_read(bev, arg);
 	}
 }
 
@@ -449,7 +467,8 @@ cmd_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	st->api->log_peer(st->h, ZG_LOG_INFO, s->peer,
 			  "command connection on %s: identity %s", srv->addr,
 			  s->identity[0] ? s->identity : "(none: every command will be denied)");
-	bufferevent_setcb(s->bev, session_read, NULL, session_event, s);
+	bufferevent_setcb(s->bev, session_read, session_write, session_event, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, CMD_OUT_LOW, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	s->next = srv->sessions;
 	srv->sessions = s;
