@@ -24,6 +24,7 @@
 
 #include "plugins/modbus/mbap.h"
 #include "plugins/modbus/pdu.h"
+#include "plugins/modbus/points.h"
 #include "plugins/modbus/rtu.h"
 
 struct bufferevent;
@@ -31,6 +32,8 @@ struct event;
 struct evbuffer;
 struct mb_state;
 struct mb_session;
+struct mb_poller;
+struct mb_cmdsrv;
 
 #define MB_ID_MAX 256
 #define MB_PEER_MAX 64
@@ -123,6 +126,17 @@ struct mb_pending {
 	struct mb_pending *next;      /* queue / sent list */
 	struct mb_pending *snext;     /* session's list */
 	struct rtu_job *job;          /* serial: its job on the line, or NULL */
+	/*
+	 * A request of the gateway's own (the poller), not of a client
+	 * session: sess is NULL and done() is called instead of answering a
+	 * client, with the device's response PDU (local = 0), or with
+	 * pdu = NULL and the exception code the gateway answers for the
+	 * device (local = 0x0B: no answer in time or no connection, ...).
+	 * p is freed right after done() returns.
+	 */
+	void (*done)(struct mb_pending *p, const uint8_t *pdu, size_t len,
+		     uint8_t local);
+	void *done_arg;
 };
 
 /* A routing entry of a listener: units lo..hi go to dev. */
@@ -207,6 +221,8 @@ struct mb_state {
 	struct mb_session *sessions;
 	int nsessions;
 	struct mb_ident *idents;
+	struct mb_poller *poller;     /* poll = { ... } (poller.c), or NULL */
+	struct mb_cmdsrv *cmdsrv;     /* commands = { ... } (command.c), or NULL */
 	bool draining;
 };
 
@@ -246,5 +262,35 @@ int mb_device_submit(struct mb_device *d, struct mb_pending *p);
 /* The client of p has gone: forget it but let the device finish. */
 void mb_pending_orphan(struct mb_pending *p);
 void mb_pending_free(struct mb_pending *p);
+
+/* poller.c: the poll section (docs/modbus.md, docs/telemetry.md) */
+/*
+ * Read the `poll' group of the plugin's config against st's devices (read
+ * first) into *out (NULL when there is none).  Errors go to the host's
+ * config errors with file:line:key.  0 or -1 (*out then NULL).
+ */
+int mb_poll_config_read(const struct zg_host_api *api, struct zg_host *h,
+			const struct zg_cfg *poll, struct mb_state *st,
+			struct mb_poller **out);
+/* Start polling: timers armed, devices of st looked up by identity. */
+int mb_poller_start(struct mb_poller *pl, struct mb_state *st);
+/* Stop and free; requests still at a device complete without it. */
+void mb_poller_free(struct mb_poller *pl);
+/*
+ * The point `name' of device `device' in pl's groups (NULL pl: none):
+ * its definition (borrowed from pl), the unit its group reads, and
+ * whether it may be written.  0, or -1 when there is no such point.
+ */
+int mb_poll_find_point(const struct mb_poller *pl, const char *device,
+		       const char *name, const struct pt_def **def,
+		       uint8_t *unit, bool *writable);
+
+/* command.c: write-back commands on named points (docs/modbus.md) */
+int mb_cmd_config_read(const struct zg_host_api *api, struct zg_host *h,
+		       const struct zg_cfg *c, struct mb_cmdsrv **out);
+bool mb_cmd_same(const struct mb_cmdsrv *a, const struct mb_cmdsrv *b);
+int mb_cmd_start(struct mb_cmdsrv *srv, struct mb_state *st);
+/* Close its sessions; writes at a device complete unheard. */
+void mb_cmd_free(struct mb_cmdsrv *srv);
 
 #endif /* ZG_MBPROXY_H */

@@ -12,9 +12,12 @@
  *       { listen = "127.0.0.1:5021";
  *         routes = ( { units = "1-10"; device = "plc-1"; } ); }
  *     );
+ *     poll = { identity = "zonegate-poller"; groups = ( ... ); };
+ *     commands = { listen = "127.0.0.1:5030"; };
  *   }; } );
  *
- * Every key is documented in docs/modbus.md.  Device identities must be
+ * The poll section (poller.c) is optional; a plugin that only polls
+ * needs no listeners.  Every key is documented in docs/modbus.md.  Device identities must be
  * the identities of devices in the policy (the target of each decision).
  */
 #ifdef HAVE_CONFIG_H
@@ -36,7 +39,8 @@
 #define MB_MAX_LISTENERS 64
 #define MB_MAX_ROUTES 256
 
-static const char *const top_keys[] = { "devices", "listeners", NULL };
+static const char *const top_keys[] = { "devices", "listeners", "poll",
+	"commands", NULL };
 static const char *const dev_keys[] = { "identity", "address", "serial",
 	"unit", "connections", "max_inflight", "queue", "request_timeout",
 	"connect_timeout", "reconnect_min", "reconnect_max", NULL };
@@ -387,11 +391,26 @@ mb_config_read(const struct zg_host_api *api, struct zg_host *h,
 	} else if (read_devices(api, h, devs, st) < 0) {
 		rc = -1;
 	}
-	if (lsts == NULL || api->cfg_count(lsts) == 0) {
-		api->cfg_error(h, cfg, "listeners",
-			       "list at least one listener: { listen = \"ip:port\"; device = \"...\"; }");
+	if (rc == 0 && mb_poll_config_read(api, h, api->cfg_child(cfg, "poll"),
+					   st, &st->poller) < 0)
 		rc = -1;
-	} else if (rc == 0 && read_listeners(api, h, lsts, st) < 0) {
+	if (api->cfg_child(cfg, "commands") != NULL &&
+	    api->cfg_child(cfg, "poll") == NULL) {
+		api->cfg_error(h, cfg, "commands",
+			       "commands write named points: declare them in poll = { ... } with writable = true");
+		rc = -1;
+	} else if (mb_cmd_config_read(api, h, api->cfg_child(cfg, "commands"),
+				      &st->cmdsrv) < 0) {
+		rc = -1;
+	}
+	if ((lsts == NULL || api->cfg_count(lsts) == 0) &&
+	    api->cfg_child(cfg, "poll") == NULL) {
+		api->cfg_error(h, cfg, "listeners",
+			       "list at least one listener: { listen = \"ip:port\"; device = \"...\"; } "
+			       "(or poll the devices: poll = { ... })");
+		rc = -1;
+	} else if (lsts != NULL && rc == 0 &&
+		   read_listeners(api, h, lsts, st) < 0) {
 		rc = -1;
 	}
 	return rc;
@@ -402,6 +421,11 @@ mb_state_clear(struct mb_state *st)
 {
 	int i;
 
+	/* First: their requests at the devices then complete without them. */
+	mb_cmd_free(st->cmdsrv);
+	st->cmdsrv = NULL;
+	mb_poller_free(st->poller);
+	st->poller = NULL;
 	while (st->sessions != NULL)
 		mb_session_close(st->sessions, "plugin stopping");
 	while (st->listeners != NULL) {
@@ -542,6 +566,10 @@ mb_start(struct mb_state *st)
 		if (l->zl == NULL)
 			return -1;
 	}
+	if (st->poller != NULL && mb_poller_start(st->poller, st) < 0)
+		return -1;
+	if (st->cmdsrv != NULL && mb_cmd_start(st->cmdsrv, st) < 0)
+		return -1;
 	return 0;
 }
 
@@ -579,7 +607,24 @@ mb_reload(void *state, const struct zg_cfg *cfg)
 			l->tls = nl->tls;
 			nl->tls = old;
 		}
+		/*
+		 * The poll section starts afresh (its groups may have
+		 * changed); every point is reported again on its first cycle.
+		 */
+		mb_poller_free(st->poller);
+		st->poller = tmp.poller;
+		tmp.poller = NULL;
+		/* The command endpoint stays, sessions and all, if unchanged. */
+		if (!mb_cmd_same(st->cmdsrv, tmp.cmdsrv)) {
+			mb_cmd_free(st->cmdsrv);
+			st->cmdsrv = tmp.cmdsrv;
+			tmp.cmdsrv = NULL;
+		}
 		mb_state_clear(&tmp);
+		if (st->poller != NULL && mb_poller_start(st->poller, st) < 0)
+			return -1;
+		if (st->cmdsrv != NULL && mb_cmd_start(st->cmdsrv, st) < 0)
+			return -1;
 		st->api->log(st->h, ZG_LOG_INFO,
 			     "settings unchanged: %d sessions kept%s", st->nsessions,
 			     "; TLS credentials and CRLs reloaded");
@@ -592,6 +637,8 @@ mb_reload(void *state, const struct zg_cfg *cfg)
 	st->listeners = tmp.listeners;
 	st->devices = tmp.devices;
 	st->ndevices = tmp.ndevices;
+	st->poller = tmp.poller;
+	st->cmdsrv = tmp.cmdsrv;
 	for (l = st->listeners; l != NULL; l = l->next)
 		l->st = st;
 	for (i = 0; i < st->ndevices; i++)
@@ -606,6 +653,11 @@ mb_drain(void *state)
 	struct mb_session *s, *next;
 
 	st->draining = true;
+	/* No new reads; those at a device complete without the poller. */
+	mb_poller_free(st->poller);
+	st->poller = NULL;
+	mb_cmd_free(st->cmdsrv); /* writes in flight complete unheard */
+	st->cmdsrv = NULL;
 	/* Sessions with nothing in flight can go now. */
 	for (s = st->sessions; s != NULL; s = next) {
 		next = s->next;

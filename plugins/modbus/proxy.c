@@ -422,6 +422,11 @@ mb_complete(struct mb_pending *p, const uint8_t *pdu, size_t len)
 {
 	struct mb_session *s = p->sess;
 
+	if (p->done != NULL) { /* the gateway's own request (poller) */
+		p->done(p, pdu, len, 0);
+		mb_pending_free(p);
+		return;
+	}
 	if (s != NULL) {
 		session_unlink_pending(s, p);
 		if (pdu != NULL && len > 0)
@@ -438,6 +443,11 @@ mb_complete_exception(struct mb_pending *p, uint8_t code)
 {
 	uint8_t pdu[2];
 
+	if (p->done != NULL) { /* the gateway's own request: no answer */
+		p->done(p, NULL, 0, code);
+		mb_pending_free(p);
+		return;
+	}
 	if (mb_build_exception(p->req.fc & 0x7f, code, pdu) == 2)
 		mb_complete(p, pdu, 2);
 	else
