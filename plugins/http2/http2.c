@@ -118,7 +118,8 @@ struct h2up {
 	double hold_until;       /* no new stream before (retry backoff) */
 	int want_ready;          /* send() refused: call uplink_ready later */
 	int in_recv;             /* inside nghttp2_session_mem_recv() */
-	char drop_why[256];      /* h2_drop() deferred until mem_recv returns */
+	char drop_why[768];      /* h2_drop() deferred until mem_recv returns */
+	int drop_abortive;
 
 	struct batch *open;      /* being filled */
 	struct batchq ready;     /* sorted by first seq */
@@ -132,7 +133,7 @@ struct h2up {
 
 static void h2_connect(struct h2up *st);
 static void h2_pump(struct h2up *st);
-static void h2_drop(struct h2up *st, const char *why);
+static void h2_drop(struct h2up *st, const char *why, int abortive);
 
 static double
 now_s(void)
@@ -690,13 +691,13 @@ h2_flush(struct h2up *st)
 	while (evbuffer_get_length(out) < H2_OUT_HIGH) {
 		n = nghttp2_session_mem_send(st->sess, &data);
 		if (n < 0) {
-			h2_drop(st, nghttp2_strerror((int)n));
+			h2_drop(st, nghttp2_strerror((int)n), 1);
 			return -1;
 		}
 		if (n == 0)
 			break;
 		if (evbuffer_add(out, data, (size_t)n) < 0) {
-			h2_drop(st, "out of memory");
+			h2_drop(st, "out of memory", 1);
 			return -1;
 		}
 	}
@@ -704,7 +705,7 @@ h2_flush(struct h2up *st)
 	    !nghttp2_session_want_write(st->sess) &&
 	    evbuffer_get_length(out) == 0) {
 		h2_drop(st, st->closing ? "GOAWAY: connection finished" :
-			"HTTP/2 session ended");
+			"HTTP/2 session ended", 0);
 		return -1;
 	}
 	return 0;
@@ -774,7 +775,7 @@ h2_pump(struct h2up *st)
 			}
 #undef NV
 			if (id < 0) {
-				h2_drop(st, nghttp2_strerror(id));
+				h2_drop(st, nghttp2_strerror(id), 1);
 				return;
 			}
 			TAILQ_REMOVE(&st->ready, b, link);
@@ -791,17 +792,21 @@ h2_pump(struct h2up *st)
 /*
  * End the connection (any reason) and tell the host: it sends every
  * unacknowledged message again after the next uplink_up().  A reconnect
- * is scheduled with backoff.
+ * is scheduled with backoff.  `abortive': the connection failed (reset,
+ * refused, timed out): free it at once instead of a graceful close that
+ * would wait for a dead peer.
  */
 static void
-h2_drop(struct h2up *st, const char *why)
+h2_drop(struct h2up *st, const char *why, int abortive)
 {
 	double d;
 
 	if (st->in_recv) {
 		/* nghttp2 is on the stack: end the session after it returns. */
-		if (st->drop_why[0] == '\0')
+		if (st->drop_why[0] == '\0') {
 			snprintf(st->drop_why, sizeof(st->drop_why), "%s", why);
+			st->drop_abortive = abortive;
+		}
 		return;
 	}
 	if (st->sess != NULL) {
@@ -810,7 +815,10 @@ h2_drop(struct h2up *st, const char *why)
 	}
 	if (st->tls != NULL) {
 		bufferevent_setcb(st->bev, NULL, NULL, NULL, NULL);
-		st->api->tls_close(st->tls);
+		if (abortive)
+			st->api->tls_free(st->tls);
+		else
+			st->api->tls_close(st->tls);
 		st->tls = NULL;
 		st->bev = NULL;
 	}
@@ -852,11 +860,11 @@ bev_read_cb(struct bufferevent *bev, void *arg)
 	n = nghttp2_session_mem_recv(st->sess, p, len);
 	st->in_recv = 0;
 	if (st->drop_why[0] != '\0') {
-		char why[256];
+		char why[sizeof(st->drop_why)];
 
 		snprintf(why, sizeof(why), "%s", st->drop_why);
 		st->drop_why[0] = '\0';
-		h2_drop(st, why);
+		h2_drop(st, why, st->drop_abortive);
 		return;
 	}
 	if (n < 0) {
@@ -864,7 +872,7 @@ bev_read_cb(struct bufferevent *bev, void *arg)
 
 		snprintf(why, sizeof(why), "HTTP/2 protocol error from the "
 			 "server: %s", nghttp2_strerror((int)n));
-		h2_drop(st, why);
+		h2_drop(st, why, 0);
 		return;
 	}
 	evbuffer_drain(in, (size_t)n);
@@ -957,7 +965,7 @@ bev_event_cb(struct bufferevent *bev, short what, void *arg)
 				 pc.alpn ? pc.alpn : "none",
 				 pc.alpn ? "\"" : "");
 			st->api->log(st->h, ZG_LOG_ERR, "%s", why);
-			h2_drop(st, why);
+			h2_drop(st, why, 0);
 			return;
 		}
 		st->api->log(st->h, ZG_LOG_DEBUG, "TLS to %s: %s %s, server %s",
@@ -965,7 +973,7 @@ bev_event_cb(struct bufferevent *bev, short what, void *arg)
 			     pc.identity ? pc.identity : "?");
 		st->sess = session_new(st);
 		if (st->sess == NULL) {
-			h2_drop(st, "cannot create an HTTP/2 session");
+			h2_drop(st, "cannot create an HTTP/2 session", 1);
 			return;
 		}
 		st->last_rx = now_s();
@@ -979,11 +987,11 @@ bev_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (strcmp(st->api->tls_fail_kind(st->tls), "io") != 0 &&
 		    strcmp(st->api->tls_fail_kind(st->tls), "truncated") != 0)
 			st->api->log(st->h, ZG_LOG_ERR, "%s: %s", st->c.url, why);
-		h2_drop(st, why);
+		h2_drop(st, why, 1);
 		return;
 	}
 	if (what & BEV_EVENT_EOF)
-		h2_drop(st, "the server closed the connection");
+		h2_drop(st, "the server closed the connection", 0);
 }
 
 static void
@@ -1056,7 +1064,7 @@ tick_cb(void *arg)
 	}
 	if (st->c.keepalive > 0) {
 		if (st->ping_sent > 0 && t - st->ping_sent > st->c.timeout) {
-			h2_drop(st, "no answer to PING: the connection is dead");
+			h2_drop(st, "no answer to PING: the connection is dead", 1);
 			return;
 		}
 		if (st->ping_sent == 0 && t - st->last_rx > st->c.keepalive) {
@@ -1258,7 +1266,7 @@ h2_reload(void *arg, const struct zg_cfg *cfg)
 	reconnect = strcmp(c.url, st->c.url) != 0 ||
 		    strcmp(c.address, st->c.address) != 0;
 	if (reconnect && st->tls != NULL) {
-		h2_drop(st, "configuration changed");
+		h2_drop(st, "configuration changed", 0);
 		st->api->timer_stop(st->conn_timer);
 		st->conn_failures = 0;
 	}

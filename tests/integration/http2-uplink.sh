@@ -23,7 +23,7 @@ MOD="$top_builddir/plugins/http2/.libs/http2.so"
 $PY -c 'import h2' 2>/dev/null || t_skip_all "python3-h2 missing: apt-get install python3-h2"
 command -v openssl >/dev/null || t_skip_all "openssl missing: apt-get install openssl"
 
-t_plan 47
+t_plan 51
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -87,9 +87,18 @@ drive() {
 	local name=$1; shift
 	"$DRIVE" -p "$MOD" -c "$D/$name.conf" "$@" >"$D/$name.out" 2>"$D/$name.log" &
 	DRV_PID=$!
+	DRV_NAME=$name
 	T_PIDS+=("$DRV_PID")
 }
-drive_wait() { t_wait_exit "$DRV_PID" "${1:-60}" && [ "$T_STATUS" = 0 ]; }
+drive_wait() {
+	t_wait_exit "$DRV_PID" "${1:-60}" && [ "$T_STATUS" = 0 ] && return 0
+	t_diag "driver $DRV_NAME: status ${T_STATUS:-running}; its log ends:"
+	t_diag "$(grep -v ' debug ' "$D/$DRV_NAME.log" | tail -n 25)"
+	return 1
+}
+# drive_stop: SIGTERM a driver that cannot deliver; it must end with 1
+# (not everything acknowledged), not with a sanitizer's leak report.
+drive_stop() { kill -TERM "$DRV_PID"; t_wait_exit "$DRV_PID" 30 && [ "$T_STATUS" = 1 ]; }
 
 # 1. Delivery, in order, bearer token, server's stream limit honoured.
 printf 'zg-test-token.1\n' >"$D/token"
@@ -170,7 +179,7 @@ t_grep "  ... the report says the server refused our certificate" \
 	'refused our certificate|does not trust our CA|check that tls.cert' "$D/f.log"
 t_ok "  ... the server saw a failed handshake" t_wait 10 grep -q 'handshake failed' "$D/f.err"
 t_ok "  ... and recorded nothing" test ! -s "$D/f.rec"
-kill "$DRV_PID" 2>/dev/null
+t_ok "  ... the driver stops cleanly" drive_stop
 
 # 7. Server name verification: a name the certificate does not carry.
 conf g "$SINK_PORT" ""
@@ -178,7 +187,7 @@ sed -i 's|tls = { |tls = { server_name = "ingest.wrong.example"; |' "$D/g.conf"
 drive g -n 10
 t_ok "a server certificate for another name is refused (host name mismatch)" \
 	t_wait 30 grep -qiE 'TLS verify: .*host ?name mismatch' "$D/g.log"
-kill "$DRV_PID" 2>/dev/null
+t_ok "  ... the driver stops cleanly" drive_stop
 
 # 8. ALPN without h2: openssl s_server offering only http/1.1 (it
 # answers with a no_application_protocol alert), and h2sink offering only
@@ -192,14 +201,14 @@ conf h "$OP" ""
 drive h -n 10
 t_ok "  ... refused: the server does not speak HTTP/2 (ALPN h2)" \
 	t_wait 30 grep -q 'does not speak HTTP/2 (ALPN h2)' "$D/h.log"
-kill "$DRV_PID" 2>/dev/null
+t_ok "  ... the driver stops cleanly" drive_stop
 t_ok "h2sink offering only http/1.1 is listening" sink i --alpn http/1.1
 conf i "$SINK_PORT" ""
 drive i -n 10
 t_ok "  ... refused after the handshake, saying what it selected" \
 	t_wait 30 grep -qs 'does not speak HTTP/2 (ALPN h2): it selected' "$D/i.log"
 t_ok "  ... nothing was posted" test ! -s "$D/i.rec"
-kill "$DRV_PID" 2>/dev/null
+t_ok "  ... the driver stops cleanly" drive_stop
 
 # 9. nghttpd, a server we did not write, acknowledges every batch.
 if command -v nghttpd >/dev/null; then

@@ -12,7 +12,8 @@
  * padding), produced one every MS milliseconds (0: all at once), fed in
  * sequence order, at most max_inflight unacknowledged, everything
  * unacknowledged sent again after uplink_up(), one copy kept until acked.
- * SIGHUP re-reads FILE and calls the plugin's reload().
+ * SIGHUP re-reads FILE and calls the plugin's reload(); SIGTERM ends the
+ * run (exit 1 unless all was acknowledged) after freeing everything.
  *
  * Exits 0 once every message was acknowledged, 1 at the deadline (-T,
  * default 120 s), 2 on a configuration error.  The last line on stdout
@@ -486,6 +487,18 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* SIGTERM: end the loop and free everything, so that leak checkers see
+ * the failure paths too (a test stops a driver that cannot deliver). */
+static void
+term_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	api_log(&host, ZG_LOG_INFO, "host: SIGTERM");
+	event_base_loopexit(base, NULL);
+}
+
 static int
 load_config(config_t *cfg, const config_setting_t **node)
 {
@@ -526,7 +539,7 @@ main(int argc, char **argv)
 	const char *module = NULL;
 	const config_setting_t *node;
 	zg_plugin_entry_fn entry;
-	struct event *prod, *dl, *hup;
+	struct event *prod, *dl, *hup, *term;
 	struct timeval tv;
 	double secs = 120, interval_ms = 0, t;
 	config_t cfg;
@@ -603,6 +616,8 @@ main(int argc, char **argv)
 	evtimer_add(dl, &tv);
 	hup = evsignal_new(base, SIGHUP, hup_cb, NULL);
 	event_add(hup, NULL);
+	term = evsignal_new(base, SIGTERM, term_cb, NULL);
+	event_add(term, NULL);
 	t0 = now_s();
 	event_base_dispatch(base);
 	t = now_s() - t0;
@@ -616,6 +631,10 @@ main(int argc, char **argv)
 		event_free(prod);
 	event_free(dl);
 	event_free(hup);
+	event_free(term);
+	/* Connections the plugin closed gracefully finish on the loop
+	 * (bounded by the TLS layer's close timeout), as in the daemon. */
+	event_base_dispatch(base);
 	event_base_free(base);
 	free(acked);
 	dlclose(so);
