@@ -117,8 +117,11 @@ struct h2up {
 	unsigned req_failures;   /* consecutive failed requests */
 	double hold_until;       /* no new stream before (retry backoff) */
 	int want_ready;          /* send() refused: call uplink_ready later */
-	int in_recv;             /* inside nghttp2_session_mem_recv() */
-	char drop_why[768];      /* h2_drop() deferred until mem_recv returns */
+	int in_cb;               /* inside nghttp2_session_mem_recv/mem_send:
+				    its callbacks may ack, and the host may
+				    then send(), but nghttp2 must not be
+				    re-entered or freed */
+	char drop_why[768];      /* h2_drop() deferred until nghttp2 returns */
 	int drop_abortive;
 
 	struct batch *open;      /* being filled */
@@ -678,28 +681,50 @@ on_data_chunk_cb(nghttp2_session *s, uint8_t flags, int32_t stream,
 /* connection                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Hand nghttp2's frames to TLS while its output is not backed up. */
+/* A drop requested from inside nghttp2, now that it returned.  1 if so. */
+static int
+drop_pending(struct h2up *st)
+{
+	char why[sizeof(st->drop_why)];
+
+	if (st->drop_why[0] == '\0')
+		return 0;
+	snprintf(why, sizeof(why), "%s", st->drop_why);
+	st->drop_why[0] = '\0';
+	h2_drop(st, why, st->drop_abortive);
+	return 1;
+}
+
+/*
+ * Hand nghttp2's frames to TLS while its output is not backed up.  Inside
+ * an nghttp2 call (a callback acked, the host sent more, we submitted)
+ * nothing is done: the caller's loop picks the new frames up.
+ */
 static int
 h2_flush(struct h2up *st)
 {
 	struct evbuffer *out = bufferevent_get_output(st->bev);
 	const uint8_t *data;
-	ssize_t n;
+	ssize_t n = 0;
 
-	if (st->in_recv)
-		return 0; /* bev_read_cb flushes once nghttp2 returns */
+	if (st->in_cb)
+		return 0;
+	st->in_cb = 1;
 	while (evbuffer_get_length(out) < H2_OUT_HIGH) {
 		n = nghttp2_session_mem_send(st->sess, &data);
-		if (n < 0) {
-			h2_drop(st, nghttp2_strerror((int)n), 1);
-			return -1;
-		}
-		if (n == 0)
+		if (n <= 0)
 			break;
 		if (evbuffer_add(out, data, (size_t)n) < 0) {
-			h2_drop(st, "out of memory", 1);
-			return -1;
+			n = NGHTTP2_ERR_NOMEM;
+			break;
 		}
+	}
+	st->in_cb = 0;
+	if (drop_pending(st))
+		return -1;
+	if (n < 0) {
+		h2_drop(st, nghttp2_strerror((int)n), 1);
+		return -1;
 	}
 	if (!nghttp2_session_want_read(st->sess) &&
 	    !nghttp2_session_want_write(st->sess) &&
@@ -801,7 +826,7 @@ h2_drop(struct h2up *st, const char *why, int abortive)
 {
 	double d;
 
-	if (st->in_recv) {
+	if (st->in_cb) {
 		/* nghttp2 is on the stack: end the session after it returns. */
 		if (st->drop_why[0] == '\0') {
 			snprintf(st->drop_why, sizeof(st->drop_why), "%s", why);
@@ -856,17 +881,11 @@ bev_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	st->last_rx = now_s();
-	st->in_recv = 1;
+	st->in_cb = 1;
 	n = nghttp2_session_mem_recv(st->sess, p, len);
-	st->in_recv = 0;
-	if (st->drop_why[0] != '\0') {
-		char why[sizeof(st->drop_why)];
-
-		snprintf(why, sizeof(why), "%s", st->drop_why);
-		st->drop_why[0] = '\0';
-		h2_drop(st, why, st->drop_abortive);
+	st->in_cb = 0;
+	if (drop_pending(st))
 		return;
-	}
 	if (n < 0) {
 		char why[160];
 
@@ -1036,7 +1055,10 @@ batch_timer_cb(void *arg)
 static void
 retry_timer_cb(void *arg)
 {
-	h2_pump(arg);
+	struct h2up *st = arg;
+
+	st->hold_until = 0; /* the two clocks may differ by a hair */
+	h2_pump(st);
 }
 
 /* Request timeouts and PING keepalive. */

@@ -18,6 +18,8 @@ keep their bodies, and the tests must see every sequence number.
                  written in it (e.g. 401)
 --max-streams M  SETTINGS_MAX_CONCURRENT_STREAMS; the peak number of
                  streams open at once is written to R.peak
+--goaway-after N after answering N requests on a connection, send GOAWAY
+                 (NO_ERROR, last stream = the one answered) and close it
 --ready-file F   written with the port once listening
 Requests that are not answered 2xx are not recorded.  Every request's
 status is also appended to R.log (<status> <first>-<last>).
@@ -79,6 +81,7 @@ def serve(conn, args):
                            args.max_streams})
     conn.sendall(h.data_to_send())
     streams = {}
+    answered = 0
     try:
         while True:
             data = conn.recv(65536)
@@ -109,6 +112,16 @@ def serve(conn, args):
                     h.send_headers(ev.stream_id, [(":status", str(status)),
                                                   ("content-length", "0")],
                                    end_stream=True)
+                    answered += 1
+                    if args.goaway_after and answered >= args.goaway_after:
+                        # Streams above this one were not processed: the
+                        # client must send them again elsewhere.
+                        h.close_connection(error_code=0,
+                                           last_stream_id=ev.stream_id)
+                        conn.sendall(h.data_to_send())
+                        print("h2sink: GOAWAY after %d requests" % answered,
+                              file=sys.stderr, flush=True)
+                        return
                 elif isinstance(ev, h2.events.StreamReset):
                     streams.pop(ev.stream_id, None)
                 elif isinstance(ev, h2.events.ConnectionTerminated):
@@ -150,6 +163,7 @@ def main():
     ap.add_argument("--fail-status", type=int, default=503)
     ap.add_argument("--status-file")
     ap.add_argument("--max-streams", type=int, default=0)
+    ap.add_argument("--goaway-after", type=int, default=0)
     args = ap.parse_args()
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -23,7 +23,7 @@ MOD="$top_builddir/plugins/http2/.libs/http2.so"
 $PY -c 'import h2' 2>/dev/null || t_skip_all "python3-h2 missing: apt-get install python3-h2"
 command -v openssl >/dev/null || t_skip_all "openssl missing: apt-get install openssl"
 
-t_plan 51
+t_plan 56
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -141,6 +141,17 @@ t_ok "500 messages acknowledged despite the 503s" drive_wait 60
 t_is "$(grep -c '^503 ' "$D/c.rec.log")" 5 "  ... the server answered 503 five times"
 t_ok "  ... every seq once, strictly in order" check_seqs "$D/c.rec" 500 strict
 t_grep "  ... the retries are logged with the status" 'HTTP 503 for batch seq 1-' "$D/c.log"
+
+# 3b. GOAWAY: the server ends every connection after 3 requests; streams
+# it did not process are sent again on a new connection.
+t_ok "h2sink g2 sending GOAWAY after 3 requests per connection" \
+	sink g2 --ca "$PKI/ca.crt" --goaway-after 3
+conf g2 "$SINK_PORT" "max_streams = 4;"
+drive g2 -n 1000 -s 20
+t_ok "1000 messages acknowledged across GOAWAYs" drive_wait 60
+t_ok "  ... every seq arrived (none lost)" check_seqs "$D/g2.rec" 1000
+t_grep "  ... the GOAWAY was seen and handled" 'server sent GOAWAY \(NO_ERROR' "$D/g2.log"
+t_ok "  ... over several connections" t_wait 5 bash -c "[ \$(grep -c 'GOAWAY after' '$D/g2.err') -ge 3 ]"
 
 # 4. 4xx: logged as an error with what to check, retried, not dropped.
 echo 401 >"$D/d.status"
