@@ -23,7 +23,7 @@ MOD="$top_builddir/plugins/http2/.libs/http2.so"
 $PY -c 'import h2' 2>/dev/null || t_skip_all "python3-h2 missing: apt-get install python3-h2"
 command -v openssl >/dev/null || t_skip_all "openssl missing: apt-get install openssl"
 
-t_plan 56
+t_plan 61
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -152,6 +152,20 @@ t_ok "1000 messages acknowledged across GOAWAYs" drive_wait 60
 t_ok "  ... every seq arrived (none lost)" check_seqs "$D/g2.rec" 1000
 t_grep "  ... the GOAWAY was seen and handled" 'server sent GOAWAY \(NO_ERROR' "$D/g2.log"
 t_ok "  ... over several connections" t_wait 5 bash -c "[ \$(grep -c 'GOAWAY after' '$D/g2.err') -ge 3 ]"
+
+# 3c. A server that stops answering (SIGSTOP: the TCP connection stays
+# up): requests time out and the PING keepalive finds the connection
+# dead; after SIGCONT everything is delivered.
+t_ok "h2sink s is listening" sink s --ca "$PKI/ca.crt"
+conf s "$SINK_PORT" "timeout = 1.0; keepalive = 0.5;"
+drive s -n 1500 -i 2
+t_ok "some messages arrived" t_wait 30 test -s "$D/s.rec"
+kill -STOP "$SINK_PID"
+t_ok "a silent server is detected (request timeout or unanswered PING)" \
+	t_wait 30 grep -qE 'no answer in 1.0s \(timeout\)|no answer to PING' "$D/s.log"
+kill -CONT "$SINK_PID"
+t_ok "all 1500 acknowledged once it answers again" drive_wait 90
+t_ok "  ... none lost" check_seqs "$D/s.rec" 1500
 
 # 4. 4xx: logged as an error with what to check, retried, not dropped.
 echo 401 >"$D/d.status"
