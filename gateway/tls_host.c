@@ -22,14 +22,10 @@
 #include "config.h"
 #endif
 
-#include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/bufferevent.h>
 #include <event2/util.h>
@@ -302,8 +298,6 @@ tls_host_connect(struct zg_tls_ctx *ctx, struct event_base *base,
 	struct tls_conn *c;
 	char host[NETADDR_STRLEN + 16], label[NETADDR_STRLEN];
 	const char *name = servername;
-	evutil_socket_t fd;
-	int one = 1;
 
 	if (strncmp(addr, "localhost:", 10) == 0) {
 		snprintf(host, sizeof(host), "127.0.0.1:%s", addr + 10);
@@ -323,28 +317,12 @@ tls_host_connect(struct zg_tls_ctx *ctx, struct event_base *base,
 		}
 		name = host;
 	}
-	/*
-	 * Our own socket, so that TCP_NODELAY is set before the first byte:
-	 * request/response protocols over TLS (HTTP/2 above all) otherwise
-	 * meet Nagle's algorithm and the peer's delayed ACK, tens of
-	 * milliseconds per exchange.  The connect completes (or fails, as
-	 * BEV_EVENT_ERROR) on the loop.
-	 */
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+	c = tls_conn_new((struct tls_ctx *)ctx, base, -1, name, label, err, errlen);
+	if (c == NULL)
 		return NULL;
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-		snprintf(err, errlen, "cannot connect to %s: %s", label,
-			 strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	c = tls_conn_new((struct tls_ctx *)ctx, base, fd, name, label, err, errlen);
-	if (c == NULL) {
-		close(fd);
+	if (tls_conn_connect(c, (struct sockaddr *)&ss, (int)sl) < 0) {
+		snprintf(err, errlen, "%s", tls_conn_error(c));
+		tls_conn_free(c);
 		return NULL;
 	}
 	*bev = tls_conn_bev(c);
