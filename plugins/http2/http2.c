@@ -176,12 +176,13 @@ conf_free(const struct zg_host_api *api, struct h2conf *c)
 
 /*
  * Read the bearer token file into c->token ("Bearer <token>").  Refuses
- * an unreadable file, or contents that are not one token; warns (once
- * per load) when group or others may read it.
+ * an unreadable file, or contents that are not one token; warns when
+ * group or others may read it (not when `quiet': check() before init()
+ * or reload() would say it twice).
  */
 static int
 token_load(const struct zg_host_api *api, struct zg_host *h,
-	   const struct zg_cfg *node, struct h2conf *c)
+	   const struct zg_cfg *node, struct h2conf *c, int quiet)
 {
 	char buf[H2TOKEN_MAX + 2], err[200];
 	struct stat sb;
@@ -201,7 +202,7 @@ token_load(const struct zg_host_api *api, struct zg_host *h,
 		close(fd);
 		return -1;
 	}
-	if (sb.st_mode & 077)
+	if ((sb.st_mode & 077) && !quiet)
 		api->log(h, ZG_LOG_WARN, "token file %s can be read by group "
 			 "or others (mode %04o): chmod 600 it, it is a "
 			 "credential", c->token_file,
@@ -243,7 +244,7 @@ dup_or_null(const char *s)
  */
 static int
 conf_parse(const struct zg_host_api *api, struct zg_host *h,
-	   const struct zg_cfg *cfg, struct h2conf *c)
+	   const struct zg_cfg *cfg, struct h2conf *c, int quiet)
 {
 	const struct zg_cfg *b, *r, *t;
 	const char *url = NULL, *addr = NULL, *name = NULL, *tok = NULL;
@@ -324,7 +325,7 @@ conf_parse(const struct zg_host_api *api, struct zg_host *h,
 	c->keepalive = ka;
 	if (tok != NULL) {
 		c->token_file = strdup(tok);
-		if (c->token_file == NULL || token_load(api, h, cfg, c) < 0)
+		if (c->token_file == NULL || token_load(api, h, cfg, c, quiet) < 0)
 			rc = -1;
 	}
 	if (rc < 0)
@@ -1177,7 +1178,7 @@ h2_check(const struct zg_host_api *api, struct zg_host *h,
 			       "service: update zonegated");
 		return -1;
 	}
-	if (conf_parse(api, h, cfg, &c) < 0)
+	if (conf_parse(api, h, cfg, &c, 1) < 0)
 		return -1;
 	conf_free(api, &c);
 	return 0;
@@ -1231,7 +1232,7 @@ h2_init(const struct zg_host_api *api, struct zg_host *h,
 	st->h = h;
 	TAILQ_INIT(&st->ready);
 	TAILQ_INIT(&st->inflight);
-	if (conf_parse(api, h, cfg, &st->c) < 0) {
+	if (conf_parse(api, h, cfg, &st->c, 0) < 0) {
 		free(st);
 		return -1;
 	}
@@ -1276,7 +1277,7 @@ h2_reload(void *arg, const struct zg_cfg *cfg)
 	struct h2conf c;
 	int reconnect;
 
-	if (conf_parse(st->api, st->h, cfg, &c) < 0)
+	if (conf_parse(st->api, st->h, cfg, &c, 0) < 0)
 		return -1;
 	if (strcmp(c.name, st->c.name) != 0) {
 		st->api->log(st->h, ZG_LOG_ERR, "uplink name cannot change on "
