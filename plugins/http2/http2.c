@@ -323,7 +323,12 @@ conf_parse(const struct zg_host_api *api, struct zg_host *h,
 	c->max_streams = (unsigned)ms;
 	c->timeout = to;
 	c->keepalive = ka;
-	if (tok != NULL) {
+	if (tok != NULL && tok[0] != '/') {
+		api->cfg_error(h, cfg, "token_file", "\"%s\" must be an absolute "
+			       "path (the daemon does not run in the config's "
+			       "directory)", tok);
+		rc = -1;
+	} else if (tok != NULL) {
 		c->token_file = strdup(tok);
 		if (c->token_file == NULL || token_load(api, h, cfg, c, quiet) < 0)
 			rc = -1;

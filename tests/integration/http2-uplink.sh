@@ -23,7 +23,7 @@ MOD="$top_builddir/plugins/http2/.libs/http2.so"
 $PY -c 'import h2' 2>/dev/null || t_skip_all "python3-h2 missing: apt-get install python3-h2"
 command -v openssl >/dev/null || t_skip_all "openssl missing: apt-get install openssl"
 
-t_plan 61
+t_plan 62
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -260,6 +260,7 @@ plugins = ( { name = "http2"; config = {
   tls = { ca = "$PKI/ca.crt"; cert = "$PKI/client-uri.crt"; };
   batch = { max_messages = 0; colour = 1; };
   retries = 3;
+  token_file = "token";
 }; } );
 C
 out=$("$ZONEGATED" -t -c "$D/bad.conf" 2>&1)
@@ -268,5 +269,6 @@ t_ok "zonegated -t: http:// refused at its line" grep -qF "$D/bad.conf:3: " <<<"
 t_ok "  ... unknown keys named with file:line" \
 	bash -c "grep -qF '$D/bad.conf:6: ' <<<\"\$1\" && grep -qF '$D/bad.conf:5: ' <<<\"\$1\"" _ "$out"
 t_ok "  ... cert without key reported" grep -q 'cert and key go together' <<<"$out"
+t_ok "  ... a relative token_file refused" grep -qF "$D/bad.conf:7: plugins.[0].config.token_file: \"token\" must be an absolute path" <<<"$out"
 
 t_done
