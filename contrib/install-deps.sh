@@ -15,7 +15,7 @@ BUILD_PKGS=(
   clang libclang-rt-14-dev llvm
 )
 TEST_PKGS=(
-  openssl ca-certificates curl socat mbpoll python3 python3-pymodbus python3-serial python3-serial-asyncio
+  openssl ca-certificates curl socat mbpoll python3 python3-h2 python3-pymodbus python3-serial python3-serial-asyncio
   mosquitto mosquitto-clients nghttp2-server nghttp2-client
   iproute2 procps psmisc binutils
 )

@@ -462,6 +462,7 @@ api_uplink_new(struct zg_host *h, const char *name,
 struct zg_tls_ctx_ref {
 	struct zg_host *h;
 	struct zg_tls_ctx *ctx;
+	char *server_name; /* clients: the configured name, or NULL */
 };
 
 static struct zg_tls_ctx *
@@ -490,6 +491,7 @@ api_tls_ctx_free(struct zg_tls_ctx *c)
 	if (r == NULL)
 		return;
 	tls_host_ctx_free(r->ctx); /* sessions keep their own reference */
+	free(r->server_name);
 	free(r);
 }
 
@@ -500,6 +502,45 @@ api_tls_accept(struct zg_tls_ctx *c, int fd, const char *peer,
 	struct zg_tls_ctx_ref *r = (struct zg_tls_ctx_ref *)(void *)c;
 
 	return tls_host_accept(r->ctx, r->h->d->base, fd, peer, bev);
+}
+
+static struct zg_tls_ctx *
+api_tls_client_ctx(struct zg_host *h, const struct zg_cfg *node,
+		   const char *const *alpn)
+{
+	struct zg_tls_ctx_ref *r;
+	char *sname = NULL;
+	struct zg_tls_ctx *ctx = tls_host_client_ctx(errs_of(h), S(node), alpn,
+						     &sname);
+
+	if (ctx == NULL)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		tls_host_ctx_free(ctx);
+		free(sname);
+		return NULL;
+	}
+	r->h = h;
+	r->ctx = ctx;
+	r->server_name = sname;
+	return (struct zg_tls_ctx *)(void *)r;
+}
+
+static struct zg_tls *
+api_tls_connect(struct zg_tls_ctx *c, const char *addr, const char *servername,
+		struct bufferevent **bev)
+{
+	struct zg_tls_ctx_ref *r = (struct zg_tls_ctx_ref *)(void *)c;
+	struct zg_tls *t;
+	char err[384];
+
+	t = tls_host_connect(r->ctx, r->h->d->base, addr,
+			     r->server_name ? r->server_name : servername, bev,
+			     err, sizeof(err));
+	if (t == NULL)
+		log_msg(ZG_LOG_ERR, r->h->name, addr, "cannot connect: %s", err);
+	return t;
 }
 
 static const struct zg_host_api host_api = {
@@ -546,6 +587,8 @@ static const struct zg_host_api host_api = {
 	.emit_zone = api_emit_zone,
 	.gateway_id = api_gateway_id,
 	.cfg_file = api_cfg_file,
+	.tls_client_ctx = api_tls_client_ctx,
+	.tls_connect = api_tls_connect,
 };
 
 /* ---------------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1284,6 +1285,8 @@ fail:
 int
 tls_conn_connect(struct tls_conn *c, const struct sockaddr *sa, int salen)
 {
+	int one = 1;
+
 	if (c->ctx->role != TLS_CLIENT || bufferevent_getfd(c->sock) >= 0 ||
 	    c->state != ST_HANDSHAKE) {
 		c->fail = TLS_FAIL_INTERNAL;
@@ -1301,6 +1304,12 @@ tls_conn_connect(struct tls_conn *c, const struct sockaddr *sa, int salen)
 				 EVUTIL_SOCKET_ERROR()));
 		return -1;
 	}
+	/* Request/response protocols over TLS (HTTP/2 above all) would
+	 * otherwise meet Nagle's algorithm and the peer's delayed ACK: tens
+	 * of milliseconds per exchange. */
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		(void)setsockopt(bufferevent_getfd(c->sock), IPPROTO_TCP,
+				 TCP_NODELAY, &one, sizeof one);
 	return 0;
 }
 

@@ -11,6 +11,10 @@
  *           handshake_timeout = 10.0;
  *           identity_order = "uri,dns,cn"; };
  *
+ * A client group (uplinks) is the same without verify/identity_order,
+ * with cert/key optional (the client certificate), ca required and an
+ * optional server_name the server's certificate must match.
+ *
  * Relative file names are taken relative to the configuration file's
  * directory, so a config and its PKI can move together.
  */
@@ -18,14 +22,17 @@
 #include "config.h"
 #endif
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/bufferevent.h>
+#include <event2/util.h>
 
 #include "gateway/cfgutil.h"
 #include "gateway/identity.h"
+#include "gateway/netaddr.h"
 #include "gateway/tls.h"
 #include "gateway/tls_host.h"
 
@@ -34,6 +41,9 @@
 static const char *const tls_keys[] = { "cert", "key", "ca", "crl", "verify",
 	"min_version", "ciphers", "curves", "alpn", "handshake_timeout",
 	"identity_order", "verify_depth", NULL };
+static const char *const tls_client_keys[] = { "cert", "key", "ca", "crl",
+	"server_name", "min_version", "ciphers", "curves", "alpn",
+	"handshake_timeout", "verify_depth", NULL };
 static const char *const verify_names[] = { "require", "optional", "none",
 					    NULL };
 static const char *const minver_names[] = { "1.2", "1.3", NULL };
@@ -121,46 +131,77 @@ free_list(char **v)
 	free(v);
 }
 
-struct zg_tls_ctx *
-tls_host_server_ctx(struct cfg_errs *e, const config_setting_t *g)
+/*
+ * Read a `tls' group into a context of the given role.  Servers: cert and
+ * key required, ca unless verify = "none".  Clients: cert/key optional
+ * (both or neither), ca always (the server is always verified), no
+ * verify/identity_order, an optional server_name (returned malloc'd in
+ * *server_name).  `alpn_fixed' (clients) replaces a configured alpn list,
+ * which is then refused: the plugin knows what it speaks.
+ */
+static struct tls_ctx *
+ctx_from_cfg(struct cfg_errs *e, const config_setting_t *g, int role,
+	     const char *const *alpn_fixed, char **server_name)
 {
 	struct tls_config tc;
-	const char *cert, *key, *ciphers, *curves, *order;
+	const char *cert, *key, *ciphers, *curves, *order = NULL, *sname = NULL;
 	char *cert_r = NULL, *key_r = NULL, **ca = NULL, **crl = NULL;
 	char *alpn[9] = { NULL };
 	config_setting_t *am;
 	long long depth;
 	double hto;
-	int verify, minv, rc = 0;
+	int verify = TLS_VERIFY_REQUIRE, minv, rc = 0;
 	struct tls_ctx *ctx = NULL;
 	char err[512];
 
 	if (g == NULL || !config_setting_is_group(g)) {
-		cfg_err(e, g, NULL,
-			"tls needs a group: { cert = \"...\"; key = \"...\"; ca = \"...\"; }");
+		cfg_err(e, g, NULL, role == TLS_SERVER ?
+			"tls needs a group: { cert = \"...\"; key = \"...\"; ca = \"...\"; }" :
+			"tls needs a group: { ca = \"...\"; cert = \"...\"; key = \"...\"; }");
 		return NULL;
 	}
 	memset(&tc, 0, sizeof(tc));
-	rc |= cfg_known_keys(e, g, tls_keys);
+	rc |= cfg_known_keys(e, g, role == TLS_SERVER ? tls_keys : tls_client_keys);
 	rc |= cfg_get_string(e, g, "cert", NULL, &cert);
 	rc |= cfg_get_string(e, g, "key", NULL, &key);
 	rc |= cfg_get_string(e, g, "ciphers", NULL, &ciphers);
 	rc |= cfg_get_string(e, g, "curves", NULL, &curves);
-	rc |= cfg_get_string(e, g, "identity_order", NULL, &order);
-	rc |= cfg_get_enum(e, g, "verify", verify_names, TLS_VERIFY_REQUIRE, &verify);
+	if (role == TLS_SERVER) {
+		rc |= cfg_get_string(e, g, "identity_order", NULL, &order);
+		rc |= cfg_get_enum(e, g, "verify", verify_names,
+				   TLS_VERIFY_REQUIRE, &verify);
+	} else
+		rc |= cfg_get_string(e, g, "server_name", NULL, &sname);
 	rc |= cfg_get_enum(e, g, "min_version", minver_names, TLS_MIN_1_2, &minv);
 	rc |= cfg_get_double(e, g, "handshake_timeout", 10.0, 0.1, 600.0, &hto);
 	rc |= cfg_get_int(e, g, "verify_depth", TLS_DEFAULT_VERIFY_DEPTH, 1, 16, &depth);
 	rc |= file_list(e, g, "ca", &ca);
 	rc |= file_list(e, g, "crl", &crl);
-	if (cert == NULL || key == NULL) {
+	if (role == TLS_SERVER && (cert == NULL || key == NULL)) {
 		cfg_err(e, g, cert == NULL ? "cert" : "key",
 			"required: the server's PEM certificate chain and private key");
 		rc = -1;
 	}
-	if (verify != TLS_VERIFY_NONE && ca == NULL) {
+	if (role == TLS_CLIENT && (cert == NULL) != (key == NULL)) {
+		cfg_err(e, g, cert == NULL ? "cert" : "key",
+			"cert and key go together: the client certificate and "
+			"its private key (or neither)");
+		rc = -1;
+	}
+	if (role == TLS_SERVER && verify != TLS_VERIFY_NONE && ca == NULL) {
 		cfg_err(e, g, "ca",
 			"required to verify client certificates (or verify = \"none\")");
+		rc = -1;
+	}
+	if (role == TLS_CLIENT && ca == NULL) {
+		cfg_err(e, g, "ca",
+			"required: the CA certificate(s) that issued the server's "
+			"certificate (the server is always verified)");
+		rc = -1;
+	}
+	if (sname != NULL && (*sname == '\0' || strlen(sname) > 253)) {
+		cfg_err(e, g, "server_name", "a DNS name or IP address, 1..253 "
+			"characters");
 		rc = -1;
 	}
 	if (order != NULL &&
@@ -169,7 +210,11 @@ tls_host_server_ctx(struct cfg_errs *e, const config_setting_t *g)
 		rc = -1;
 	}
 	am = config_setting_get_member(g, "alpn");
-	if (am != NULL) {
+	if (am != NULL && alpn_fixed != NULL) {
+		cfg_err(e, am, NULL, "not configurable here: this plugin offers "
+			"\"%s\" itself", alpn_fixed[0]);
+		rc = -1;
+	} else if (am != NULL) {
 		int i, n = config_setting_length(am);
 
 		if (config_setting_type(am) != CONFIG_TYPE_ARRAY &&
@@ -191,9 +236,9 @@ tls_host_server_ctx(struct cfg_errs *e, const config_setting_t *g)
 		}
 	}
 	if (rc == 0) {
-		cert_r = resolve(g, cert);
-		key_r = resolve(g, key);
-		tc.role = TLS_SERVER;
+		cert_r = cert ? resolve(g, cert) : NULL;
+		key_r = key ? resolve(g, key) : NULL;
+		tc.role = role;
 		tc.cert_file = cert_r;
 		tc.key_file = key_r;
 		tc.ca_files = (const char *const *)ca;
@@ -202,18 +247,86 @@ tls_host_server_ctx(struct cfg_errs *e, const config_setting_t *g)
 		tc.min_version = minv;
 		tc.ciphers = ciphers;
 		tc.curves = curves;
-		tc.alpn = am ? (const char *const *)alpn : NULL;
+		tc.alpn = alpn_fixed ? alpn_fixed :
+			  am ? (const char *const *)alpn : NULL;
 		tc.handshake_timeout_ms = (unsigned)(hto * 1000.0);
 		tc.verify_depth = (int)depth;
 		ctx = tls_ctx_new(&tc, err, sizeof(err));
 		if (ctx == NULL)
 			cfg_err(e, g, NULL, "%s", err);
 	}
+	if (ctx != NULL && server_name != NULL && sname != NULL &&
+	    (*server_name = strdup(sname)) == NULL) {
+		tls_ctx_free(ctx);
+		ctx = NULL;
+	}
 	free(cert_r);
 	free(key_r);
 	free_list(ca);
 	free_list(crl);
-	return (struct zg_tls_ctx *)ctx;
+	return ctx;
+}
+
+struct zg_tls_ctx *
+tls_host_server_ctx(struct cfg_errs *e, const config_setting_t *g)
+{
+	return (struct zg_tls_ctx *)ctx_from_cfg(e, g, TLS_SERVER, NULL, NULL);
+}
+
+struct zg_tls_ctx *
+tls_host_client_ctx(struct cfg_errs *e, const config_setting_t *g,
+		    const char *const *alpn, char **server_name)
+{
+	*server_name = NULL;
+	return (struct zg_tls_ctx *)ctx_from_cfg(e, g, TLS_CLIENT, alpn,
+						 server_name);
+}
+
+/*
+ * Client connection to "ip:port" (or "localhost:port", taken as
+ * 127.0.0.1: a gateway never waits for DNS on its loop).  The server's
+ * certificate must match `servername', or the address's IP when it is
+ * NULL.  NULL with why in err when the connect cannot even start.
+ */
+struct zg_tls *
+tls_host_connect(struct zg_tls_ctx *ctx, struct event_base *base,
+		 const char *addr, const char *servername,
+		 struct bufferevent **bev, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct tls_conn *c;
+	char host[NETADDR_STRLEN + 16], label[NETADDR_STRLEN];
+	const char *name = servername;
+
+	if (strncmp(addr, "localhost:", 10) == 0) {
+		snprintf(host, sizeof(host), "127.0.0.1:%s", addr + 10);
+		addr = host;
+	}
+	if (netaddr_parse(addr, &ss, &sl, err, errlen) < 0)
+		return NULL;
+	netaddr_format((struct sockaddr *)&ss, label, sizeof(label));
+	if (name == NULL) {
+		const void *ip = ss.ss_family == AF_INET6 ?
+			(const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
+			(const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+
+		if (evutil_inet_ntop(ss.ss_family, ip, host, sizeof(host)) == NULL) {
+			snprintf(err, errlen, "%s: no usable address", addr);
+			return NULL;
+		}
+		name = host;
+	}
+	c = tls_conn_new((struct tls_ctx *)ctx, base, -1, name, label, err, errlen);
+	if (c == NULL)
+		return NULL;
+	if (tls_conn_connect(c, (struct sockaddr *)&ss, (int)sl) < 0) {
+		snprintf(err, errlen, "%s", tls_conn_error(c));
+		tls_conn_free(c);
+		return NULL;
+	}
+	*bev = tls_conn_bev(c);
+	return (struct zg_tls *)c;
 }
 
 void

@@ -16,6 +16,16 @@ struct event_base;
 
 struct zg_tls_ctx *tls_host_server_ctx(struct cfg_errs *e,
 				       const config_setting_t *g);
+/* Client context; *server_name is the configured name (malloc'd) or NULL. */
+struct zg_tls_ctx *tls_host_client_ctx(struct cfg_errs *e,
+				       const config_setting_t *g,
+				       const char *const *alpn,
+				       char **server_name);
+struct zg_tls *tls_host_connect(struct zg_tls_ctx *ctx,
+				struct event_base *base, const char *addr,
+				const char *servername,
+				struct bufferevent **bev, char *err,
+				size_t errlen);
 void tls_host_ctx_free(struct zg_tls_ctx *ctx);
 struct zg_tls *tls_host_accept(struct zg_tls_ctx *ctx, struct event_base *base,
 			       int fd, const char *peer,

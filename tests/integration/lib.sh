@@ -4,7 +4,7 @@
 
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
-: "${ZONEGATE_PLUGIN_PATH:=$top_builddir/plugins/example/.libs:$top_builddir/plugins/modbus/.libs:$top_builddir/plugins/mqtt/.libs:$top_builddir/plugins/mqttd/.libs}"
+: "${ZONEGATE_PLUGIN_PATH:=$top_builddir/plugins/example/.libs:$top_builddir/plugins/modbus/.libs:$top_builddir/plugins/mqtt/.libs:$top_builddir/plugins/mqttd/.libs:$top_builddir/plugins/http2/.libs}"
 export top_srcdir top_builddir ZONEGATE_PLUGIN_PATH
 ZONEGATED="$top_builddir/gateway/zonegated"
 

@@ -301,6 +301,40 @@ struct zg_host_api {
 	 * NULL.  Valid like the node.
 	 */
 	const char *(*cfg_file)(const struct zg_cfg *node);
+
+	/*
+	 * -- TLS client (docs/plugin-api.md): outgoing connections through
+	 * the same TLS layer, for uplinks.
+	 *
+	 * tls_client_ctx() builds a client context from a config group
+	 * (keys cert, key: the client certificate, optional but both or
+	 * neither; ca (required: the server is always verified), crl,
+	 * server_name, min_version, ciphers, curves, alpn,
+	 * handshake_timeout, verify_depth).  `alpn' (NULL-terminated, may
+	 * be NULL) is the list of protocols the plugin speaks: it is
+	 * offered instead of a configured one, and the config group may then
+	 * not set alpn.  Loads the files at once (call it from check() to
+	 * validate); errors like the cfg getters'; NULL on error.  Free it
+	 * with tls_ctx_free().
+	 *
+	 * tls_connect() connects to "ip:port" ("[::1]:8443"; "localhost"
+	 * means 127.0.0.1) without blocking the loop and starts a client
+	 * handshake.  The server certificate must match the context's
+	 * server_name, else `servername' (a DNS name or an IP address, also
+	 * sent as SNI when it is a name), else the address.  *bev is the
+	 * plaintext side as with tls_accept(): BEV_EVENT_CONNECTED once the
+	 * server is verified (tls_peer() then says which ALPN protocol was
+	 * selected: NULL when the server chose none), BEV_EVENT_ERROR when
+	 * the connect or the handshake failed (tls_fail_kind/tls_error), the
+	 * handshake timeout included.  Returns NULL and logs why when it
+	 * cannot even start.
+	 */
+	struct zg_tls_ctx *(*tls_client_ctx)(struct zg_host *h,
+					     const struct zg_cfg *node,
+					     const char *const *alpn);
+	struct zg_tls *(*tls_connect)(struct zg_tls_ctx *ctx, const char *addr,
+				      const char *servername,
+				      struct bufferevent **bev);
 };
 
 /*
