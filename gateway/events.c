@@ -11,6 +11,7 @@
 
 #include "gateway/events.h"
 #include "gateway/log.h"
+#include "gateway/evring.h"
 
 const char *const event_severity_names[] = { "info", "low", "medium",
 					     "high", "critical", NULL };
@@ -100,6 +101,7 @@ events_emit(struct zg_daemon *d, const char *source, const struct zg_event *ev)
 		snprintf(json, sizeof(json), "{\"kind\":\"event.too_long\"}");
 	log_event_json(ev->severity >= ZG_SEV_MEDIUM ? ZG_LOG_WARN : ZG_LOG_INFO,
 		       ev->peer, json);
+	evring_event(ev->kind ? ev->kind : "unknown", sev_name(ev->severity), json);
 }
 
 int
