@@ -56,6 +56,9 @@ struct zg_conf {
 	const char *admin_group; /* group owning the socket */
 	bool admin_explicit;     /* the section exists: failing to serve is fatal */
 
+	/* metrics { }: Prometheus endpoint (read at start-up only) */
+	const char *metrics_listen; /* "127.0.0.1:9187", or NULL: off */
+
 	struct log_opts log;
 
 	struct conf_spool spool; /* read at start-up only */

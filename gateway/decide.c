@@ -11,6 +11,7 @@
 #include "gateway/conf.h"
 #include "gateway/decide.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "segments/segments.h"
 
 int
@@ -30,6 +31,9 @@ gw_decide(struct zg_daemon *d, const char *source, const struct zg_op *op,
 		d->decisions_allow++;
 	else
 		d->decisions_deny++;
+	metrics_counter_add2("zonegate_operations_total", "conduit",
+			     v->rule ? v->rule : "none", "decision",
+			     v->decision == ZG_ALLOW ? "allow" : "deny", 1);
 	if (log_level() >= ZG_LOG_DEBUG)
 		log_msg(ZG_LOG_DEBUG, source, NULL,
 			"decision for %s -> %s: %s%s by %s: %s",

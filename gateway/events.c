@@ -12,6 +12,7 @@
 #include "gateway/bus.h"
 #include "gateway/events.h"
 #include "gateway/log.h"
+#include "gateway/evring.h"
 
 const char *const event_severity_names[] = { "info", "low", "medium",
 					     "high", "critical", NULL };
@@ -103,4 +104,5 @@ events_emit(struct zg_daemon *d, const char *source, const struct zg_event *ev)
 		       ev->peer, json);
 	bus_security_event(d, source, ev->verdict ? ev->verdict->from_zone : NULL,
 			   json, strlen(json));
+	evring_event(ev->kind ? ev->kind : "unknown", sev_name(ev->severity), json);
 }

@@ -39,6 +39,8 @@
 #include "gateway/conf.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/metrics_http.h"
 #include "gateway/pidfile.h"
 #include "gateway/plugin_host.h"
 #include "segments/segments.h"
@@ -51,6 +53,7 @@ struct mainctx {
 	char *pidfile;
 	struct event *ev_hup, *ev_term, *ev_int, *ev_drain;
 	struct zg_admin *admin;
+	struct metrics_http *metrics;
 	struct timespec drain_deadline;
 	int exit_code;
 };
@@ -207,6 +210,10 @@ do_reload(struct mainctx *m, const char *why, struct cfg_errs *e)
 	      nc->spool.fsync != d->conf->spool.fsync ||
 	      nc->spool.on_full != d->conf->spool.on_full)))
 		log_warnx("spool settings changed: they take effect at the next restart");
+	if ((nc->metrics_listen == NULL) != (d->conf->metrics_listen == NULL) ||
+	    (nc->metrics_listen != NULL &&
+	     strcmp(nc->metrics_listen, d->conf->metrics_listen) != 0))
+		log_warnx("metrics.listen changed: takes effect at the next restart");
 	log_configure(&nc->log);
 	for (j = 0; j < nold; j++) {
 		if (old[j] != NULL) {
@@ -521,6 +528,15 @@ main(int argc, char **argv)
 	} else {
 		log_info("no spool { } configured: telemetry and events are not sent northbound");
 	}
+	if (m.d.conf->metrics_listen != NULL) {
+		m.metrics = metrics_http_new(&m.d, m.d.conf->metrics_listen, err,
+					     sizeof(err));
+		if (m.metrics == NULL) {
+			log_errx("%s", err);
+			m.exit_code = 1;
+			goto out;
+		}
+	}
 	for (i = 0; i < m.d.nplugins; i++) {
 		if (plugin_start(m.d.plugins[i], &m.d.conf->plugins[i]) < 0) {
 			log_errx("plugin %s failed to start: zonegated stops (fail closed)",
@@ -548,6 +564,8 @@ out:
 	bus_free(m.d.bus);
 	m.d.bus = NULL;
 	admin_free(m.admin);
+	metrics_http_free(m.metrics);
+	metrics_reset();
 	if (m.ev_drain)
 		event_free(m.ev_drain);
 	event_free(m.ev_hup);

@@ -30,6 +30,7 @@
 #include "gateway/decide.h"
 #include "gateway/events.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/netaddr.h"
 #include "gateway/plugin_host.h"
 #include "gateway/tls_host.h"
@@ -218,6 +219,8 @@ listener_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
+	metrics_counter_add2("zonegate_connections_total", "plugin", l->h->name,
+			     "listener", l->addr, 1);
 	l->cb(fd, sa, (socklen_t)salen, l->arg);
 }
 
@@ -858,6 +861,15 @@ plugin_unload(struct zg_host *h)
 	free(h->name);
 	free(h->path);
 	free(h);
+}
+
+int
+plugin_status(struct zg_host *h, const struct zg_status_out *out)
+{
+	if (!h->started || h->desc->status == NULL)
+		return -1;
+	h->desc->status(h->state, out);
+	return 0;
 }
 
 const char *

@@ -208,6 +208,8 @@ struct mb_session {
 	bool wait_outstanding;        /* identity at max_outstanding */
 	struct event *resume_ev;      /* deferred resume of reading */
 	bool closing;
+	struct timespec started;      /* accepted (monotonic): status.c */
+	uint64_t nrequests, ndenied;  /* framed requests, refused ones */
 	struct mb_session *next;
 };
 
@@ -253,6 +255,9 @@ void mb_event(struct mb_state *st, const char *kind, int sev,
 	      const struct mb_session *s, const char *target,
 	      const struct zg_verdict *v, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
+
+/* status.c: zg_plugin.status (live sessions, device pools). */
+void mb_status(void *state, const struct zg_status_out *out);
 
 /* device.c */
 int mb_device_start(struct mb_device *d);

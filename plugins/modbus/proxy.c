@@ -375,6 +375,7 @@ count_denial(struct mb_session *s)
 {
 	struct timespec now;
 
+	s->ndenied++;
 	if (s->lst->max_denials <= 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -549,6 +550,7 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 	enum mb_result res;
 	char desc[160];
 
+	s->nrequests++;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		mb_session_close(s, "out of memory");
@@ -897,6 +899,7 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	}
 	s->st = st;
 	s->lst = l;
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	memcpy(&s->peer_sa, peer, peerlen);
 	format_peer(peer, s->peer, sizeof(s->peer));
 	for (o = st->sessions; o != NULL; o = o->next)

@@ -128,6 +128,42 @@ struct zg_uplink_ops {
 	int (*send)(void *arg, const struct zg_msg *m);
 };
 
+/*
+ * Live state a plugin reports for the operator (zg_plugin.status): one
+ * call of session() per open client session and of device() per
+ * southbound device connection pool it runs.  Strings are borrowed for
+ * the duration of the call only.
+ */
+struct zg_session_info {
+	const char *peer;       /* "192.0.2.7:50211" */
+	const char *identity;   /* NULL while unknown (TLS handshake,
+				   unidentified peer) */
+	int assurance;          /* enum zg_assurance */
+	const char *role;       /* Modbus/TCP Security role, or NULL */
+	const char *listener;   /* the local address it came in on */
+	const char *transport;  /* "tcp", "tls" ... */
+	double age;             /* seconds since it was accepted */
+	uint64_t requests;      /* operations the client asked for */
+	uint64_t denials;       /* of those, refused (policy or malformed) */
+	unsigned outstanding;   /* forwarded, answer not yet back */
+};
+
+struct zg_device_status {
+	const char *identity;   /* the policy's device identity */
+	const char *address;    /* "10.0.0.5:502", "/dev/ttyS0" ... */
+	int online;             /* 1 reachable now, 0 not, -1 unknown */
+	int conns_up, conns;    /* pool: connections up / configured */
+	unsigned queued;        /* requests waiting for a connection */
+	uint64_t forwarded, timeouts, errors;
+};
+
+/* Where status() writes; provided by the host, valid during the call. */
+struct zg_status_out {
+	void *arg;
+	void (*session)(void *arg, const struct zg_session_info *s);
+	void (*device)(void *arg, const struct zg_device_status *d);
+};
+
 /* Called on the loop for every accepted connection.  The plugin owns fd. */
 typedef void (*zg_accept_cb)(int fd, const struct sockaddr *peer,
 			     socklen_t peerlen, void *arg);
@@ -371,6 +407,14 @@ struct zg_plugin {
 	int (*drain)(void *state);
 	/* Free everything.  Called once, after init succeeded. */
 	void (*fini)(void *state);
+
+	/*
+	 * Report live sessions and device connection state through `out'
+	 * (zonegatectl sessions/devices, metrics).  Optional (NULL: the
+	 * plugin has nothing to report).  Must not block or call back into
+	 * the host: it runs while an admin or metrics request is answered.
+	 */
+	void (*status)(void *state, const struct zg_status_out *out);
 };
 
 typedef const struct zg_plugin *(*zg_plugin_entry_fn)(void);
