@@ -16,7 +16,9 @@
 const char *const conf_fail_mode_names[] = { "closed", "open", NULL };
 
 static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
-					"devices", "conduits", "admin", NULL };
+					"devices", "conduits", "admin", "events",
+					"threat", NULL };
+static const char *const events_keys[] = { "file", "mode", NULL };
 static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
 	"shutdown_timeout", "fail_mode", "island_mode", NULL };
 static const char *const admin_keys[] = { "socket", "mode", "group", NULL };
@@ -138,6 +140,37 @@ load_admin(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 		cfg_err(e, g, "group", "must not be empty");
 }
 
+/*
+ * events { file; mode; }: the JSON-lines event log.  The path must be
+ * absolute (the daemon runs in /); the mode may grant nothing to others,
+ * since events name identities, addresses and written values.
+ */
+static void
+load_events(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	const char *mode;
+	char *end;
+	long v;
+
+	cfg_known_keys(e, g, events_keys);
+	cfg_get_string(e, g, "file", NULL, &c->events_file);
+	if (c->events_file != NULL && c->events_file[0] != '/')
+		cfg_err(e, g, "file", "\"%s\" must be an absolute path",
+			c->events_file);
+	cfg_get_string(e, g, "mode", NULL, &mode);
+	c->events_mode = CONF_DEFAULT_EVENTS_MODE;
+	if (mode != NULL) {
+		v = strtol(mode, &end, 8);
+		if (mode[0] < '0' || mode[0] > '7' || *end != '\0' ||
+		    strlen(mode) > 4 || v < 0 || (v & ~0660L) != 0)
+			cfg_err(e, g, "mode",
+				"\"%s\" is not an octal mode within 0660 (e.g. \"0640\")",
+				mode);
+		else
+			c->events_mode = (int)v;
+	}
+}
+
 static void
 load_log(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 {
@@ -219,6 +252,8 @@ conf_build(struct zg_conf *c, struct cfg_errs *e, size_t before)
 	load_log(c, e, cfg_get_group(e, root, "log", &bad));
 	load_admin(c, e, cfg_get_group(e, root, "admin", &bad));
 	load_plugins(c, e, cfg_get_list(e, root, "plugins", &bad));
+	load_events(c, e, cfg_get_group(e, root, "events", &bad));
+	threat_conf_load(e, cfg_get_group(e, root, "threat", &bad), &c->threat);
 
 	popts.fail_open = c->fail_mode == 1;
 	popts.island_mode = c->island_mode;
@@ -290,6 +325,7 @@ conf_free(struct zg_conf *c)
 		free(c->plugin_path);
 	}
 	free(c->plugins);
+	threat_conf_clear(&c->threat);
 	config_destroy(&c->cfg);
 	free(c->file);
 	free(c);
@@ -310,6 +346,12 @@ conf_summary(const struct zg_conf *c, FILE *out)
 		log_format_names[c->log.format], log_level_names[c->log.level]);
 	fprintf(out, "  admin socket: %s (mode %04o, group %s)\n",
 		c->admin_socket, (unsigned)c->admin_mode, c->admin_group);
+	fprintf(out, "  event log: %s\n",
+		c->events_file ? c->events_file : "none (daemon log only)");
+	fprintf(out, "  threat engine: %s, quarantine at score %.0f (%s), throttle at %.0f, learning %.0f s\n",
+		c->threat.enabled ? "on" : "off", c->threat.quarantine_threshold,
+		c->threat.auto_quarantine ? "automatic" : "operator only",
+		c->threat.throttle_threshold, c->threat.learning);
 	fprintf(out, "  plugins: %d\n", c->nplugins);
 	for (i = 0; i < c->nplugins; i++)
 		fprintf(out, "    %s%s%s\n", c->plugins[i].name,

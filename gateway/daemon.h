@@ -14,6 +14,8 @@ struct zg_conf;
 struct zg_host;
 struct seg_policy;
 struct seg_state;
+struct threat;
+struct eventlog;
 
 struct zg_daemon {
 	struct event_base *base;
@@ -22,6 +24,8 @@ struct zg_daemon {
 	int nplugins;
 	struct seg_state *segstate; /* runtime quarantine: survives reloads */
 	bool draining;              /* SIGTERM received */
+	struct threat *threat;      /* threat engine: survives reloads */
+	struct eventlog *evlog;     /* events.file, or NULL */
 
 	/* counters (later exported as metrics) */
 	uint64_t reloads_ok, reloads_failed;

@@ -413,10 +413,20 @@ api_identify_addr(struct zg_host *h, const struct sockaddr *sa,
 	return gw_identify_addr(h->d, sa, salen, buf, buflen);
 }
 
+/* A plugin's event: detection fields are the engine's alone. */
 static void
 api_event(struct zg_host *h, const struct zg_event *ev)
 {
-	events_emit(h->d, h->name, ev);
+	struct zg_event e = *ev;
+
+	e.detection = NULL;
+	events_emit(h->d, h->name, &e);
+}
+
+static void
+api_observe(struct zg_host *h, const struct zg_observation *o)
+{
+	gw_observe(h->d, h->name, o);
 }
 
 static int
@@ -507,6 +517,7 @@ static const struct zg_host_api host_api = {
 	.tls_error = tls_host_error,
 	.tls_close = tls_host_close,
 	.tls_free = tls_host_free,
+	.observe = api_observe,
 };
 
 /* ---------------------------------------------------------------- */

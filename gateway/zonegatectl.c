@@ -56,6 +56,7 @@ usage(FILE *out)
 		"       zonegatectl -V | -h\n"
 		"commands (to a running zonegated, default socket %s):\n"
 		"  status | quarantine IDENTITY | release IDENTITY | quarantined | reload\n"
+		"  scores | learned\n"
 		"operations:\n"
 		"  modbus read-coils|read-discrete|read-holding|read-input ADDR QTY\n"
 		"  modbus write-coil ADDR 0|1\n"
@@ -524,6 +525,43 @@ bad:
 }
 
 /*
+ * `learned' in human form: the snippet itself, ready to review and paste
+ * (JSON string escapes undone), so `zonegatectl learned > learned.conf'
+ * gives a file zonegated -t reads.
+ */
+static int
+print_snippet(const char *answer)
+{
+	const char *p = strstr(answer, "\"snippet\":\"");
+	unsigned c;
+
+	if (p == NULL)
+		return 2;
+	for (p += strlen("\"snippet\":\""); *p != '\0' && *p != '"'; p++) {
+		if (*p != '\\') {
+			putchar(*p);
+			continue;
+		}
+		switch (*++p) {
+		case 'n':
+			putchar('\n');
+			break;
+		case 'u':
+			if (sscanf(p + 1, "%4x", &c) == 1 && c < 0x80)
+				putchar((int)c);
+			p += 4;
+			break;
+		case '\0':
+			return 2;
+		default:
+			putchar(*p);
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
  * Run an admin command (argv[0] and its arguments).  The socket is
  * `sock', else admin.socket of config file `file' when one was named,
  * else the compiled-in default.
@@ -536,7 +574,8 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 		const char *name;
 		int nargs;
 	} cmds[] = { { "status", 0 }, { "quarantine", 1 }, { "release", 1 },
-		     { "quarantined", 0 }, { "reload", 0 } };
+		     { "quarantined", 0 }, { "reload", 0 }, { "scores", 0 },
+		     { "learned", 0 } };
 	char req[1024], id[600], *answer = NULL, *path = NULL;
 	size_t i;
 	int rc;
@@ -583,6 +622,9 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 	if (json) {
 		printf("%s\n", answer);
 		rc = strstr(answer, "\"ok\":true") == answer + 1 ? 0 : 1;
+	} else if (strcmp(cmds[i].name, "learned") == 0 &&
+		   strstr(answer, "\"ok\":true") == answer + 1) {
+		rc = print_snippet(answer);
 	} else {
 		rc = print_answer(answer);
 	}
