@@ -483,6 +483,7 @@ struct threat {
 	int learn;                   /* 0 off, 1 learning, 2 finished */
 	double learn_until, learn_len;
 	struct event *tick;
+	double now;                  /* monotonic seconds of the current call */
 };
 
 static double
@@ -668,7 +669,7 @@ respond(struct threat *t, const char *key, bool is_ident, int det, int sev,
 	const char **zonep, double *score_out, struct response *r)
 {
 	const struct threat_conf *tc = t->tc;
-	double now = now_s();
+	double now = t->now;
 	struct tw_entry *e;
 	const char *zone = *zonep;
 	bool created, safety;
@@ -809,15 +810,15 @@ count_fire(struct threat *t, int det, const char *key, int slot)
 	if (dc->threshold <= 1 && slot < 0)
 		return 1;
 	snprintf(k, sizeof(k), "%d|%s", det, key);
-	e = tw_get(t->counters, k, now_s(), NULL);
+	e = tw_get(t->counters, k, t->now, NULL);
 	if (e == NULL)
 		return 0;
-	n = tw_count(e, now_s(), dc->window, slot);
+	n = tw_count(e, t->now, dc->window, slot);
 	if (n < dc->threshold)
 		return 0;
 	e->count = 0;
 	memset(e->bits, 0, sizeof(e->bits));
-	e->t0 = now_s();
+	e->t0 = t->now;
 	return n;
 }
 
@@ -1063,7 +1064,7 @@ learn_op(struct threat *t, const char *key, const struct raise_ctx *c,
 	 const struct zg_op *op, const char *desc)
 {
 	const struct zg_modbus_op *m = &op->u.modbus;
-	double now = now_s();
+	double now = t->now;
 	struct tw_entry *e;
 	struct baseline *b;
 	char k[sizeof(e->key)], why[160];
@@ -1122,7 +1123,7 @@ mb_op(struct threat *t, const char *key, const struct raise_ctx *c,
 	const struct threat_conf *tc = t->tc;
 	bool write = mb_is_write(m);
 	char desc[200];
-	double now = now_s(), n;
+	double now = t->now, n;
 	int i;
 
 	op_str(m, desc, sizeof(desc));
@@ -1221,7 +1222,7 @@ threat_op(struct threat *t, const char *source, const struct zg_op *op,
 	if (t == NULL || !t->tc->enabled)
 		return;
 	tc = t->tc;
-	now = now_s();
+	now = t->now = now_s();
 	learn_check(t, now);
 	source_key(key, sizeof(key), op->identity, op->peer);
 	memset(&c, 0, sizeof(c));
@@ -1325,6 +1326,7 @@ threat_event(struct threat *t, const char *source, const struct zg_event *ev)
 	    ev->detection != NULL)
 		return;
 	k = ev->kind;
+	t->now = now_s();
 	if (strcmp(k, "admin.release") == 0 && ev->identity != NULL) {
 		threat_released(t, ev->identity);
 		return;
@@ -1344,9 +1346,9 @@ threat_event(struct threat *t, const char *source, const struct zg_event *ev)
 		struct tw_entry *e;
 
 		snprintf(ck, sizeof(ck), "floodev|%s", key);
-		e = tw_get(t->counters, ck, now_s(), NULL);
+		e = tw_get(t->counters, ck, t->now, NULL);
 		if (e != NULL &&
-		    tw_count(e, now_s(), t->tc->det[TD_FLOOD].window, -1) == 1)
+		    tw_count(e, t->now, t->tc->det[TD_FLOOD].window, -1) == 1)
 			raise_det(t, TD_FLOOD, key, &c, "%s: %s", k,
 				  ev->detail ? ev->detail : "");
 	} else if (kind_is(k, unsol)) {
@@ -1406,6 +1408,7 @@ threat_observe(struct threat *t, const char *source,
 		return;
 	if (strcmp(o->kind, "modbus.exception_sent") != 0)
 		return;
+	t->now = now_s();
 	memset(&c, 0, sizeof(c));
 	c.peer = o->peer;
 	c.identity = o->identity;
@@ -1427,6 +1430,7 @@ threat_tick(struct threat *t, double now)
 
 	if (t == NULL || !t->tc->enabled)
 		return;
+	t->now = now;
 	learn_check(t, now);
 	dc = &t->tc->det[TD_POLL_SILENT];
 	if (!dc->enabled)
