@@ -10,6 +10,7 @@
 #   * scores rise; crossing the threshold quarantines the identity on the
 #     very next request of an already open session; release restores it;
 #     a safety-critical zone is never quarantined automatically;
+#   * a score over throttle_threshold limits the identity's rate until released;
 #   * the JSON-lines event log survives rotation (rename + SIGHUP) without
 #     losing a line (sequence numbers are contiguous across both files).
 # No sleeps: every wait polls a condition or an answer.
@@ -26,7 +27,7 @@ $PY -c 'import pymodbus.client' 2>/dev/null ||
 command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpoll"
 command -v openssl >/dev/null || t_skip_all "openssl CLI missing"
 
-t_plan 66
+t_plan 72
 D=$T_TMP
 SOCK=$D/zg.sock
 LOG=$D/gw.log
@@ -264,6 +265,25 @@ print("contiguous" if sorted(seqs) == list(range(1, max(seqs) + 1)) else "GAP %s
 P
 )
 t_is "$chk" "contiguous" "every line is JSON and sequence numbers are contiguous across both files"
+# --- throttling: the response below quarantine -------------------------------------------
+write_conf "quarantine_threshold = 0.0; throttle_threshold = 20.0; throttle_rate = 1.0;" \
+	'{ id = "modbus.exception_burst"; enabled = false; }, { id = "modbus.request_flood"; enabled = false; }'
+t_ok "reload: throttle at score 20, 1 operation/s" bash -c "'$CTL' --socket '$SOCK' reload >/dev/null"
+"$CTL" --socket "$SOCK" release hmi-legacy >/dev/null
+reads=""
+for i in 1 2 3 4 5; do reads+=" $(printf '%04x00000006010300000001' "$i")"; done
+out=$(raw "$GW" $reads --wait 1)
+t_is "$(grep -o '0103020' <<<"$out" | wc -l)" 5 "five pipelined reads before any detection: all answered"
+raw "$GW" 000300000006010800010000 --wait 1 >/dev/null
+t_grep "one restart (score 30): threat.throttle" '"kind":"threat.throttle","source":"threat","identity":"hmi-legacy".*"action":"throttle"' "$EV"
+out=$(raw "$GW" $reads --wait 1)
+t_ok "the same five reads now: some refused with exception 0x01 ($out)" grep -q '018301' <<<"$out"
+t_grep "  ... the denial says the threat engine throttled it" \
+	'"kind":"modbus.denied".*"identity":"hmi-legacy".*"reason":"throttled by the threat engine: score [0-9]+ is above 20' "$EV"
+"$CTL" --socket "$SOCK" release hmi-legacy >/dev/null
+out=$(raw "$GW" $reads --wait 1)
+t_is "$(grep -o '0103020' <<<"$out" | wc -l)" 5 "released: all five answered again"
+
 t_ok "zonegated stops cleanly" zg_stop
 t_is "$T_STATUS" 0 "  ... exit 0"
 t_done
