@@ -67,7 +67,7 @@ const struct threat_det_def threat_detections[TD_COUNT] = {
 		"Exploitation of Remote Services", ZG_SEV_MEDIUM, 1, 60,
 		"malformed MBAP header or PDU" },
 	[TD_FLOOD] = { "modbus.request_flood", "T0814",
-		"Denial of Service", ZG_SEV_MEDIUM, 500, 10,
+		"Denial of Service", ZG_SEV_MEDIUM, 100000, 10,
 		"request flood: over the rate, too many outstanding requests or connections" },
 	[TD_HALF_OPEN] = { "modbus.half_open_frame", "T0814",
 		"Denial of Service", ZG_SEV_MEDIUM, 1, 60,
