@@ -108,6 +108,7 @@ static const double sev_weight[] = { 0, 5, 15, 30, 60 };
 #define THREAT_DEFAULT_THROTTLE_RATE 2.0
 #define POLL_SILENCE_FACTOR 3.0
 #define BL_RANGES 8 /* address ranges kept per table and access */
+#define THREAT_LEARNED_MAX 256 /* conduits in one export (admin answer size) */
 
 /* tw flags */
 #define F_SILENT 0x1      /* poll channel: silence reported */
@@ -216,9 +217,12 @@ tw_free(struct tw_table *tw)
 struct tw_entry *
 tw_find(struct tw_table *tw, const char *key)
 {
-	uint32_t h = fnv1a(key);
+	uint32_t h;
 	struct tw_entry *e;
 
+	if (tw == NULL)
+		return NULL;
+	h = fnv1a(key);
 	for (e = tw->buckets[h & (tw->nbuckets - 1)]; e != NULL; e = e->hnext)
 		if (e->hash == h && strcmp(e->key, key) == 0)
 			return e;
@@ -233,6 +237,8 @@ tw_get(struct tw_table *tw, const char *key, double now, bool *created)
 
 	if (created != NULL)
 		*created = e == NULL;
+	if (tw == NULL)
+		return NULL;
 	if (e != NULL) {
 		lru_unlink(tw, e);
 		lru_push(tw, e);
@@ -259,7 +265,7 @@ tw_get(struct tw_table *tw, const char *key, double now, bool *created)
 size_t
 tw_size(const struct tw_table *tw)
 {
-	return tw->n;
+	return tw != NULL ? tw->n : 0;
 }
 
 uint64_t
@@ -271,7 +277,7 @@ tw_evictions(const struct tw_table *tw)
 struct tw_entry *
 tw_first(struct tw_table *tw)
 {
-	return tw->head;
+	return tw != NULL ? tw->head : NULL;
 }
 
 static unsigned
@@ -573,7 +579,9 @@ threat_configure(struct threat *t, const struct threat_conf *tc)
 		if (tables_new(t, (size_t)t->tc->max_tracked) < 0 &&
 		    tables_new(t, 16) < 0) {
 			log_errx("threat engine: out of memory: disabled");
+			t->def.enabled = false;
 			t->tc = &t->def;
+			t->cap = 0;
 		}
 	}
 	if (t->tc->learning > 0 && t->learn == 0) {
@@ -1607,10 +1615,17 @@ threat_learned(struct threat *t, char **out, double *remaining)
 	fprintf(f, "# Every operation below was seen and allowed while learning; review each\n"
 		   "# conduit (it admits the whole `from' zone) before adopting it.\n");
 	fprintf(f, "conduits = (\n");
-	for (e = tw_first(t->base); e != NULL; e = tw_next(e))
-		if (e->data != NULL && ((struct baseline *)e->data)->zone[0])
-			put_conduit(f, e->data, idx++);
+	for (e = tw_first(t->base); e != NULL; e = tw_next(e)) {
+		if (e->data == NULL || ((struct baseline *)e->data)->zone[0] == '\0')
+			continue;
+		if (idx < THREAT_LEARNED_MAX)
+			put_conduit(f, e->data, idx);
+		idx++;
+	}
 	fprintf(f, "%s);\n", idx ? "\n" : "");
+	if (idx > THREAT_LEARNED_MAX)
+		fprintf(f, "# %d more (identity, device) pairs not shown: the most recently active come first\n",
+			idx - THREAT_LEARNED_MAX);
 	if (fclose(f) != 0) {
 		free(text);
 		return -1;

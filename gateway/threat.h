@@ -165,6 +165,7 @@ struct tw_entry {
 	struct tw_entry *hnext, *lprev, *lnext;
 };
 
+/* Lookups on a NULL table find nothing (an engine out of memory). */
 struct tw_table;
 struct tw_table *tw_new(size_t cap);
 void tw_free(struct tw_table *tw);

@@ -84,6 +84,9 @@ test_lru(void)
 	   "10000 new keys: still 4 entries (a flood of sources is bounded)");
 	ok(strcmp(tw_first(tw)->key, "x9999") == 0, "most recent first");
 	tw_free(tw);
+	ok(tw_find(NULL, "k") == NULL && tw_get(NULL, "k", 0, NULL) == NULL &&
+	   tw_first(NULL) == NULL && tw_size(NULL) == 0,
+	   "a missing table (engine out of memory) finds nothing");
 }
 
 static void
@@ -207,7 +210,7 @@ test_json(void)
 int
 main(void)
 {
-	plan(35);
+	plan(36);
 	test_counters();
 	test_lru();
 	test_decay();
