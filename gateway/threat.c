@@ -83,7 +83,7 @@ const struct threat_det_def threat_detections[TD_COUNT] = {
 		"repeated TLS handshake failures (unverified, missing or bad certificates)" },
 	[TD_TLS_ROLE] = { "tls.bad_role", "T0859",
 		"Valid Accounts", ZG_SEV_MEDIUM, 1, 60,
-		"certificate with a bad or duplicate role, or without a usable identity" },
+		"certificate with a missing, bad or duplicate role, or without a usable identity" },
 	[TD_MQTT_WILDCARD] = { "mqtt.wildcard_subscribe", "T0801",
 		"Monitor Process State", ZG_SEV_MEDIUM, 1, 60,
 		"MQTT subscribe to # or $SYS/# without the right" },
@@ -1155,7 +1155,11 @@ mb_op(struct threat *t, const char *key, const struct raise_ctx *c,
 	if (v->decision != ZG_ALLOW) {
 		int det = -1;
 
-		if (strstr(v->reason, "value ") != NULL &&
+		if (strncmp(v->reason, "no role presented;", 18) == 0 ||
+		    (strncmp(v->reason, "role ", 5) == 0 &&
+		     strstr(v->reason, " is not among roles ") != NULL))
+			det = TD_TLS_ROLE;
+		else if (strstr(v->reason, "value ") != NULL &&
 		    strstr(v->reason, " is outside ") != NULL)
 			det = TD_VALUE_BOUNDS;
 		else if (write && strstr(v->reason, "allows no writes") != NULL)

@@ -27,7 +27,7 @@ $PY -c 'import pymodbus.client' 2>/dev/null ||
 command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpoll"
 command -v openssl >/dev/null || t_skip_all "openssl CLI missing"
 
-t_plan 72
+t_plan 74
 D=$T_TMP
 SOCK=$D/zg.sock
 LOG=$D/gw.log
@@ -69,6 +69,7 @@ devices = (
   { identity = "hmi-legacy"; zone = "ops"; bind = { address = "127.0.0.1"; ports = "1-65535"; }; },
   { identity = "spiffe://plant.example/operator-1"; zone = "sis"; },
   { identity = "spiffe://plant.example/engineer-1"; zone = "sis"; },
+  { identity = "spiffe://plant.example/hmi-1"; zone = "sis"; },
   { identity = "plc-1"; zone = "cell1"; address = "127.0.0.1:$plc_PORT"; unit = 1; },
   { identity = "plc-2"; zone = "cell1"; address = "127.0.0.1:$dup_PORT"; unit = 1; }
 );
@@ -78,6 +79,7 @@ conduits = (
                read = { holding_registers = ["0-99"]; };
                write = { holding_registers = ( { range = "10-19"; min = 0; max = 1000; } ); }; }; },
   { name = "sis-to-cell1"; from = "sis"; to = "cell1"; require_assurance = "certificate";
+    roles = [ "operator" ];
     modbus = { units = [1]; functions = [3]; read = { holding_registers = ["0-99"]; }; }; }
 );
 plugins = ( { name = "modbus"; config = {
@@ -191,6 +193,10 @@ t_ok "three openssl s_client handshakes without a certificate: tls.handshake_fai
 READ0=000100000006010300000002
 out=$(MBT_TLS="$PKI/ca.crt:$PKI/client-role2.crt:$PKI/client-role2.key" $PY "$MBT" raw "$GT" "$READ0" --wait 1 | tr '\n' ' ')
 t_ok "a certificate with two roles: tls.bad_role (T0859)" waitdet 'tls.bad_role","technique":"T0859'
+out=$(MBT_TLS="$PKI/ca.crt:$PKI/client-uri.crt:$PKI/client-uri.key" $PY "$MBT" raw "$GT" "$READ0" --wait 1 | tr '\n' ' ')
+t_ok "a certificate without a role where the conduit needs one: refused ($out)" grep -q '^000100000003018301' <<<"$out"
+t_ok "  ... tls.bad_role for the missing role" t_wait 10 \
+	grep -qE '"identity":"spiffe://plant.example/hmi-1".*"detection":"tls.bad_role".*"evidence":"[^"]*no role presented' "$EV"
 
 # --- scores ----------------------------------------------------------------------------
 out=$("$CTL" --socket "$SOCK" scores)
