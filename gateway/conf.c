@@ -348,10 +348,19 @@ conf_summary(const struct zg_conf *c, FILE *out)
 		c->admin_socket, (unsigned)c->admin_mode, c->admin_group);
 	fprintf(out, "  event log: %s\n",
 		c->events_file ? c->events_file : "none (daemon log only)");
-	fprintf(out, "  threat engine: %s, quarantine at score %.0f (%s), throttle at %.0f, learning %.0f s\n",
-		c->threat.enabled ? "on" : "off", c->threat.quarantine_threshold,
-		c->threat.auto_quarantine ? "automatic" : "operator only",
-		c->threat.throttle_threshold, c->threat.learning);
+	fprintf(out, "  threat engine: %s", c->threat.enabled ? "on" : "off");
+	if (c->threat.quarantine_threshold > 0)
+		fprintf(out, ", quarantine at score %.0f (%s)",
+			c->threat.quarantine_threshold,
+			c->threat.auto_quarantine ? "automatic" : "operator only");
+	else
+		fprintf(out, ", no automatic quarantine");
+	if (c->threat.throttle_threshold > 0)
+		fprintf(out, ", throttle at score %.0f",
+			c->threat.throttle_threshold);
+	if (c->threat.learning > 0)
+		fprintf(out, ", learning %.0f s", c->threat.learning);
+	fputc('\n', out);
 	fprintf(out, "  plugins: %d\n", c->nplugins);
 	for (i = 0; i < c->nplugins; i++)
 		fprintf(out, "    %s%s%s\n", c->plugins[i].name,
