@@ -106,6 +106,7 @@ static const double sev_weight[] = { 0, 5, 15, 30, 60 };
 #define THREAT_DEFAULT_QUARANTINE 100.0
 #define THREAT_DEFAULT_THROTTLE 0.0 /* off: slowing an HMI is an operator's call */
 #define THREAT_DEFAULT_THROTTLE_RATE 2.0
+#define THREAT_DEFAULT_REPEAT 300.0
 #define POLL_SILENCE_FACTOR 3.0
 #define BL_RANGES 8 /* address ranges kept per table and access */
 #define THREAT_LEARNED_MAX 256 /* conduits in one export (admin answer size) */
@@ -310,7 +311,7 @@ tw_count(struct tw_entry *e, double now, double window, int slot)
 
 static const char *const threat_keys[] = { "enabled", "max_tracked",
 	"score_half_life", "quarantine_threshold", "auto_quarantine",
-	"throttle_threshold", "throttle_rate", "learning",
+	"throttle_threshold", "throttle_rate", "learning", "repeat_interval",
 	"safety_critical_zones", "engineering", "detections", NULL };
 static const char *const det_keys[] = { "id", "enabled", "threshold",
 					"window", "severity", NULL };
@@ -398,6 +399,8 @@ threat_conf_load(struct cfg_errs *e, const config_setting_t *g,
 		       0.01, 1e6, &tc->throttle_rate);
 	cfg_get_double(e, g, "learning", 0.0, 0.0, 86400.0 * 365,
 		       &tc->learning);
+	cfg_get_double(e, g, "repeat_interval", THREAT_DEFAULT_REPEAT, 0.0,
+		       86400.0, &tc->repeat_interval);
 	tc->safety_zones = string_list(e, g, "safety_critical_zones");
 	tc->engineering = string_list(e, g, "engineering");
 
@@ -490,6 +493,7 @@ struct threat {
 	double learn_until, learn_len;
 	struct event *tick;
 	double now;                  /* monotonic seconds of the current call */
+	unsigned suppressed;         /* repeats count_fire() held back */
 };
 
 static double
@@ -774,6 +778,14 @@ raise_det(struct threat *t, int det, const char *key, const struct raise_ctx *c,
 	va_start(ap, fmt);
 	vsnprintf(evidence, sizeof(evidence), fmt, ap);
 	va_end(ap);
+	if (t->suppressed > 0) {
+		size_t el = strlen(evidence);
+
+		snprintf(evidence + el, sizeof(evidence) - el,
+			 " (%u repeats not reported since the last report)",
+			 t->suppressed);
+		t->suppressed = 0;
+	}
 	respond(t, key, ident, det, sev, &zone, &score, &r);
 	memset(&dt, 0, sizeof(dt));
 	memset(&ev, 0, sizeof(ev));
@@ -801,32 +813,48 @@ raise_det(struct threat *t, int det, const char *key, const struct raise_ctx *c,
 
 /*
  * Count one observation for (det, key).  Fires when the count in the
- * window reaches the threshold, then starts counting afresh, so a
- * sustained behaviour is reported once per threshold, not per request.
- * slot >= 0 counts distinct slots.  Returns the count that fired, or 0.
+ * window reaches the threshold, then starts counting afresh.  A detection
+ * that fired for this source less than repeat_interval ago is counted but
+ * not raised again: a sustained condition (a misconfigured HMI reading a
+ * missing register every second) is reported and scored once per
+ * interval, not once per request, so only varied or new behaviour adds up
+ * to a quarantine.  slot >= 0 counts distinct slots.  Returns the count
+ * that fired, or 0.
  */
 static double
 count_fire(struct threat *t, int det, const char *key, int slot)
 {
 	const struct threat_det_conf *dc = &t->tc->det[det];
-	struct tw_entry *e;
+	struct tw_entry *e, *r;
 	char k[sizeof(e->key)];
-	double n;
+	double n = 1;
 
 	if (!dc->enabled)
 		return 0;
-	if (dc->threshold <= 1 && slot < 0)
-		return 1;
-	snprintf(k, sizeof(k), "%d|%s", det, key);
-	e = tw_get(t->counters, k, t->now, NULL);
-	if (e == NULL)
+	if (dc->threshold > 1 || slot >= 0) {
+		snprintf(k, sizeof(k), "%d|%s", det, key);
+		e = tw_get(t->counters, k, t->now, NULL);
+		if (e == NULL)
+			return 0;
+		n = tw_count(e, t->now, dc->window, slot);
+		if (n < dc->threshold)
+			return 0;
+		e->count = 0;
+		memset(e->bits, 0, sizeof(e->bits));
+		e->t0 = t->now;
+	}
+	snprintf(k, sizeof(k), "rep|%d|%s", det, key);
+	r = tw_get(t->counters, k, t->now, NULL);
+	if (r == NULL)
+		return n;
+	if (r->n > 0 && t->now - r->val < t->tc->repeat_interval) {
+		r->count++; /* suppressed, said in the next report */
 		return 0;
-	n = tw_count(e, t->now, dc->window, slot);
-	if (n < dc->threshold)
-		return 0;
-	e->count = 0;
-	memset(e->bits, 0, sizeof(e->bits));
-	e->t0 = t->now;
+	}
+	t->suppressed = (unsigned)r->count;
+	r->count = 0;
+	r->n++;
+	r->val = t->now;
 	return n;
 }
 
@@ -1482,10 +1510,19 @@ threat_tick(struct threat *t, double now)
 void
 threat_released(struct threat *t, const char *identity)
 {
-	struct tw_entry *e;
+	struct tw_entry *e, *next;
+	size_t il = strlen(identity), kl;
 
 	if (t == NULL)
 		return;
+	/* A clean slate: the source's counters and repeat marks go too. */
+	for (e = tw_first(t->counters); e != NULL; e = next) {
+		next = tw_next(e);
+		kl = strlen(e->key);
+		if (kl > il + 1 && e->key[kl - il - 1] == '|' &&
+		    strcmp(e->key + kl - il, identity) == 0)
+			tw_remove(t->counters, e);
+	}
 	e = tw_find(t->scores, identity);
 	if (e != NULL) {
 		e->val = 0;

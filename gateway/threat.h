@@ -92,6 +92,7 @@ struct threat_conf {
 	double throttle_threshold;   /* score; 0 = never */
 	double throttle_rate;        /* operations per second while throttled */
 	double learning;             /* seconds of learning from start; 0 off */
+	double repeat_interval;      /* one report per (detection, source) */
 	char **safety_zones;         /* NULL-terminated, never auto-quarantined */
 	char **engineering;          /* identities or zones allowed FC 43/14 */
 	struct threat_det_conf det[TD_COUNT];

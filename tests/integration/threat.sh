@@ -27,7 +27,7 @@ $PY -c 'import pymodbus.client' 2>/dev/null ||
 command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpoll"
 command -v openssl >/dev/null || t_skip_all "openssl CLI missing"
 
-t_plan 74
+t_plan 75
 D=$T_TMP
 SOCK=$D/zg.sock
 LOG=$D/gw.log
@@ -228,11 +228,16 @@ ANS=NO-ANSWER; IFS= read -r -t 10 ANS <&"$MOUT"
 t_is "$ANS" "CONNECTED" "a client session is open"
 mbs read 0 2
 t_is "$ANS" "11 22" "it reads through zonegate"
-for i in 1 2 3; do raw "$GW" 000300000006010800010000 --wait 1 >/dev/null; done
+# Three different high-severity detections (30 each): FC 8/1, FC 90, FC 43/13.
+for f in 000300000006010800010000 000400000003015a00 000200000007012b0d00010203; do
+	raw "$GW" "$f" --wait 1 >/dev/null
+done
 mbs read 0 2
-t_is "$ANS" "11 22" "three restarts (score 90): the session still reads"
+t_is "$ANS" "11 22" "restart, UMAS, CANopen tunnel (score 90): the session still reads"
 raw "$GW" 000300000006010800010000 --wait 1 >/dev/null
-t_grep "the fourth (score 120): threat.quarantine event" \
+t_is "$(t_count '"kind":"threat.quarantine"' "$EV")" 0 "the same restart again: counted, not scored again (repeat_interval)"
+raw "$GW" 000500000006000600100001 --wait 1 >/dev/null
+t_grep "a broadcast write (score 120): threat.quarantine event" \
 	'"seq":[0-9]+,"severity":"critical","kind":"threat.quarantine","source":"threat","identity":"hmi-legacy","zone":"ops","action":"quarantine","score":1[12][0-9]\.' "$EV"
 mbs read 0 2
 t_is "$ANS" "EXC 1" "the SAME session's very next read: exception 0x01"
@@ -247,7 +252,9 @@ t_grep "  ... an admin.release event" '"kind":"admin.release".*"identity":"hmi-l
 
 # A safety-critical zone: the score crosses the threshold, access stays.
 as() { local c=$1; shift; MBT_TLS="$PKI/ca.crt:$PKI/client-$c.crt:$PKI/client-$c.key" $PY "$MBT" "$@" | tr '\n' ' ' | sed 's/ $//'; }
-for i in 1 2 3 4; do as role raw "$GT" 000300000006010800010000 --wait 1 >/dev/null; done
+for f in 000300000006010800010000 000400000003015a00 000200000007012b0d00010203 000500000006000600100001; do
+	as role raw "$GT" "$f" --wait 1 >/dev/null
+done
 t_grep "operator-1 (zone sis) over the threshold: threat.quarantine_withheld" \
 	'"kind":"threat.quarantine_withheld".*"identity":"spiffe://plant.example/operator-1","zone":"sis"' "$EV"
 t_is "$(as role raw "$GT" "$READ0" --wait 1)" "000100000007010304000b0016 TIMEOUT" "  ... and it still reads: never quarantined automatically"
