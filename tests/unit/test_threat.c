@@ -2,7 +2,9 @@
  * test_threat: the threat engine's pure parts with a fake clock: windowed
  * counters and distinct sets, the bounded LRU table, score decay, the
  * threat { } section (every error with file:line), and the JSON an event
- * with a detection and an operation renders to.
+ * with a detection and an operation renders to, and the engine behind
+ * events_emit() driven with the MQTT event kinds a broker plugin raises:
+ * scoring, the repeat interval, quarantine and its safety-critical exemption.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -14,8 +16,10 @@
 
 #include "gateway/cfgutil.h"
 #include "gateway/conf.h"
+#include "gateway/daemon.h"
 #include "gateway/events.h"
 #include "gateway/threat.h"
+#include "segments/segments.h"
 #include "tests/unit/tap.h"
 
 static int
@@ -207,14 +211,142 @@ test_json(void)
 	diag("%s", buf);
 }
 
+/* What admin.c does on `release': quarantine off, then the event. */
+static void
+ev_release(struct zg_daemon *d, const char *who)
+{
+	struct zg_event ev;
+
+	seg_quarantine_set(d->segstate, who, false);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "admin.release";
+	ev.severity = ZG_SEV_MEDIUM;
+	ev.identity = who;
+	events_emit(d, "admin", &ev);
+}
+
+struct score_find {
+	const char *key;
+	double score;
+	unsigned n;
+};
+
+static void
+score_cb(void *arg, const char *key, double score, bool identity,
+	 unsigned detections, const char *last)
+{
+	struct score_find *f = arg;
+
+	(void)identity;
+	(void)last;
+	if (strcmp(key, f->key) == 0) {
+		f->score = score;
+		f->n = detections;
+	}
+}
+
+static double
+score_of(struct threat *t, const char *key)
+{
+	struct score_find f = { key, -1, 0 };
+
+	threat_score_foreach(t, score_cb, &f);
+	return f.score;
+}
+
+static void
+mqtt_event(struct zg_daemon *d, const char *kind, const char *who,
+	   const char *topic, const struct zg_verdict *v)
+{
+	struct zg_op op;
+	struct zg_event ev;
+
+	memset(&op, 0, sizeof(op));
+	op.proto = ZG_PROTO_MQTT;
+	op.identity = who;
+	op.u.mqtt.action = ZG_MQTT_SUBSCRIBE;
+	op.u.mqtt.topic = topic;
+	op.u.mqtt.topic_len = topic ? strlen(topic) : 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.severity = ZG_SEV_MEDIUM;
+	ev.identity = who;
+	ev.peer = "192.0.2.7:50211";
+	ev.op = topic ? &op : NULL;
+	ev.verdict = v;
+	events_emit(d, "mqtt", &ev);
+}
+
+/*
+ * The engine behind events_emit(), as the MQTT broker plugin will drive
+ * it: the event kinds it defines, scoring, the repeat interval, automatic
+ * quarantine and its exemption for safety-critical zones.
+ */
+static void
+test_engine(void)
+{
+	struct zg_daemon d;
+	struct cfg_errs e;
+	struct zg_conf *c;
+	struct zg_verdict v;
+
+	memset(&d, 0, sizeof(d));
+	cfg_errs_init(&e);
+	c = conf_load_text("threat = { quarantine_threshold = 50.0; safety_critical_zones = [\"sis\"]; };\n",
+			   "engine.conf", &e);
+	cfg_errs_free(&e);
+	d.conf = c;
+	d.segstate = seg_state_new();
+	d.threat = threat_new(&d);
+	ok(c != NULL && d.segstate != NULL && d.threat != NULL, "an engine on a daemon without a loop");
+	if (c == NULL || d.segstate == NULL || d.threat == NULL)
+		return;
+	threat_configure(d.threat, &c->threat);
+
+	mqtt_event(&d, "mqtt.subscribe_denied", "sensor-1", "plant/+/temp", NULL);
+	ok(score_of(d.threat, "sensor-1") < 0, "a denied ordinary subscribe is no detection");
+	memset(&v, 0, sizeof(v));
+	v.from_zone = "field";
+	mqtt_event(&d, "mqtt.subscribe_denied", "sensor-1", "#", &v);
+	ok(near(score_of(d.threat, "sensor-1"), 15), "subscribe to # denied: mqtt.wildcard_subscribe, medium (15)");
+	mqtt_event(&d, "mqtt.subscribe_denied", "sensor-1", "$SYS/#", NULL);
+	ok(score_of(d.threat, "sensor-1") < 15.01, "  ... $SYS/# right after: counted, not scored again");
+	mqtt_event(&d, "mqtt.clientid_takeover", "sensor-1", NULL, NULL);
+	ok(score_of(d.threat, "sensor-1") > 44.9, "client-id takeover: high (30 more)");
+	ok(!seg_quarantined(d.segstate, "sensor-1"), "  ... 45 < 50: not quarantined");
+	mqtt_event(&d, "tls.bad_role", "sensor-1", NULL, NULL);
+	ok(seg_quarantined(d.segstate, "sensor-1"),
+	   "a bad role (15 more): over 50, quarantined (its zone, field, remembered from the first event)");
+
+	mqtt_event(&d, "mqtt.clientid_takeover", "ghost", NULL, NULL);
+	mqtt_event(&d, "mqtt.subscribe_denied", "ghost", "#", NULL);
+	mqtt_event(&d, "tls.bad_role", "ghost", NULL, NULL);
+	ok(score_of(d.threat, "ghost") > 50 && !seg_quarantined(d.segstate, "ghost"),
+	   "zone never known while safety-critical zones exist: not quarantined automatically");
+
+	v.from_zone = "sis";
+	mqtt_event(&d, "mqtt.clientid_takeover", "sis-1", NULL, &v);
+	mqtt_event(&d, "mqtt.subscribe_denied", "sis-1", "#", &v);
+	mqtt_event(&d, "tls.bad_role", "sis-1", NULL, &v);
+	ok(score_of(d.threat, "sis-1") > 50 && !seg_quarantined(d.segstate, "sis-1"),
+	   "an identity of a safety-critical zone over the threshold: not quarantined");
+
+	ev_release(&d, "sensor-1");
+	ok(near(score_of(d.threat, "sensor-1"), 0), "admin.release resets the score");
+	threat_free(d.threat);
+	seg_state_free(d.segstate);
+	conf_free(c);
+}
+
 int
 main(void)
 {
-	plan(36);
+	plan(46);
 	test_counters();
 	test_lru();
 	test_decay();
 	test_conf();
 	test_json();
+	test_engine();
 	return done_testing();
 }
