@@ -308,7 +308,8 @@ test_engine(void)
 	memset(&v, 0, sizeof(v));
 	v.from_zone = "field";
 	mqtt_event(&d, "mqtt.subscribe_denied", "sensor-1", "#", &v);
-	ok(near(score_of(d.threat, "sensor-1"), 15), "subscribe to # denied: mqtt.wildcard_subscribe, medium (15)");
+	/* Scores decay on the real clock here: a loaded machine takes ms. */
+	ok(fabs(score_of(d.threat, "sensor-1") - 15) < 0.1, "subscribe to # denied: mqtt.wildcard_subscribe, medium (15)");
 	mqtt_event(&d, "mqtt.subscribe_denied", "sensor-1", "$SYS/#", NULL);
 	ok(score_of(d.threat, "sensor-1") < 15.01, "  ... $SYS/# right after: counted, not scored again");
 	mqtt_event(&d, "mqtt.clientid_takeover", "sensor-1", NULL, NULL);
