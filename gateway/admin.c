@@ -38,6 +38,7 @@
 #include "gateway/log.h"
 #include "gateway/plugin_host.h"
 #include "gateway/upstat.h"
+#include "gateway/threat.h"
 #include "segments/segments.h"
 
 #define ADMIN_OUT_MAX (256 * 1024) /* queued answers before we stop reading */
@@ -874,6 +875,79 @@ cmd_follow(struct admin_client *c, const struct admin_req *rq,
 			    (unsigned long long)evring_total());
 }
 
+/* scores: every tracked source's decayed score (threat engine). */
+struct score_ctx {
+	struct evbuffer *out;
+	const struct seg_state *st;
+	size_t n;
+};
+
+static void
+score_one(void *arg, const char *key, double score, bool identity,
+	  unsigned detections, const char *last)
+{
+	struct score_ctx *s = arg;
+
+	if (s->n++ >= ADMIN_LIST_MAX)
+		return;
+	evbuffer_add_printf(s->out, "%s{\"source\":", s->n > 1 ? "," : "");
+	put_jstr(s->out, key);
+	evbuffer_add_printf(s->out,
+		",\"score\":%.1f,\"identity\":%s,\"detections\":%u,\"last_detection\":",
+		score, identity ? "true" : "false", detections);
+	put_jstr(s->out, last);
+	evbuffer_add_printf(s->out, ",\"quarantined\":%s}",
+			    identity && seg_quarantined(s->st, key) ? "true"
+								    : "false");
+}
+
+static void
+cmd_scores(struct admin_client *c, const struct admin_req *rq,
+	   struct evbuffer *out)
+{
+	struct zg_daemon *d = c->a->d;
+	struct score_ctx s = { out, d->segstate, 0 };
+
+	(void)rq;
+	evbuffer_add_printf(out, "{\"ok\":true,\"scores\":[");
+	if (d->threat != NULL)
+		threat_score_foreach(d->threat, score_one, &s);
+	evbuffer_add_printf(out, "],\"count\":%zu,\"quarantine_threshold\":%.1f}\n",
+			    s.n, d->conf ? d->conf->threat.quarantine_threshold : 0.0);
+}
+
+/* learned: the learning-mode baseline as a conduit snippet. */
+static void
+cmd_learned(struct admin_client *c, const struct admin_req *rq,
+	    struct evbuffer *out)
+{
+	static const char *const states[] = { "off", "learning", "finished" };
+	struct zg_daemon *d = c->a->d;
+	char *text = NULL, *esc;
+	double remaining = 0;
+	size_t n;
+	int st;
+
+	(void)rq;
+	if (d->threat == NULL ||
+	    (st = threat_learned(d->threat, &text, &remaining)) < 0) {
+		reply_error(out, "out of memory");
+		return;
+	}
+	n = strlen(text) * 6 + 8;
+	if ((esc = malloc(n)) == NULL) {
+		free(text);
+		reply_error(out, "out of memory");
+		return;
+	}
+	json_escape(esc, n, text);
+	evbuffer_add_printf(out,
+		"{\"ok\":true,\"state\":\"%s\",\"remaining\":%.0f,\"snippet\":\"%s\"}\n",
+		states[st], remaining, esc);
+	free(esc);
+	free(text);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct admin_client *, const struct admin_req *,
@@ -890,6 +964,8 @@ static const struct {
 	{ "release", cmd_release },
 	{ "quarantined", cmd_quarantined },
 	{ "reload", cmd_reload },
+	{ "scores", cmd_scores },
+	{ "learned", cmd_learned },
 };
 
 static void
@@ -897,7 +973,7 @@ handle_line(struct admin_client *c, const char *line, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct admin_req rq;
-	char err[160], msg[ADMIN_STR_MAX + 128];
+	char err[160], msg[ADMIN_STR_MAX + 256];
 	size_t i;
 
 	if (admin_parse_request(line, len, &rq, err, sizeof(err)) < 0) {
@@ -914,7 +990,7 @@ handle_line(struct admin_client *c, const char *line, size_t len)
 		}
 	}
 	snprintf(msg, sizeof(msg),
-		 "unknown command \"%s\" (status, zones, devices, sessions, uplinks, events, follow, quarantine, release, quarantined, reload)",
+		 "unknown command \"%s\" (status, zones, devices, sessions, uplinks, events, follow, quarantine, release, quarantined, reload, scores, learned)",
 		 rq.cmd);
 	reply_error(out, msg);
 }

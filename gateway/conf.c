@@ -23,7 +23,9 @@ const char *const conf_fail_mode_names[] = { "closed", "open", NULL };
 
 static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
 					"devices", "conduits", "admin", "spool",
-					"metrics", NULL };
+					"metrics", "events",
+					"threat", NULL };
+static const char *const events_keys[] = { "file", "mode", NULL };
 static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
 	"shutdown_timeout", "fail_mode", "island_mode", NULL };
 static const char *const spool_keys[] = { "dir", "segment_size", "max_bytes",
@@ -285,6 +287,37 @@ load_metrics(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 	}
 }
 
+/*
+ * events { file; mode; }: the JSON-lines event log.  The path must be
+ * absolute (the daemon runs in /); the mode may grant nothing to others,
+ * since events name identities, addresses and written values.
+ */
+static void
+load_events(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	const char *mode;
+	char *end;
+	long v;
+
+	cfg_known_keys(e, g, events_keys);
+	cfg_get_string(e, g, "file", NULL, &c->events_file);
+	if (c->events_file != NULL && c->events_file[0] != '/')
+		cfg_err(e, g, "file", "\"%s\" must be an absolute path",
+			c->events_file);
+	cfg_get_string(e, g, "mode", NULL, &mode);
+	c->events_mode = CONF_DEFAULT_EVENTS_MODE;
+	if (mode != NULL) {
+		v = strtol(mode, &end, 8);
+		if (mode[0] < '0' || mode[0] > '7' || *end != '\0' ||
+		    strlen(mode) > 4 || v < 0 || (v & ~0660L) != 0)
+			cfg_err(e, g, "mode",
+				"\"%s\" is not an octal mode within 0660 (e.g. \"0640\")",
+				mode);
+		else
+			c->events_mode = (int)v;
+	}
+}
+
 static void
 load_log(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 {
@@ -368,6 +401,8 @@ conf_build(struct zg_conf *c, struct cfg_errs *e, size_t before)
 	load_spool(c, e, cfg_get_group(e, root, "spool", &bad));
 	load_metrics(c, e, cfg_get_group(e, root, "metrics", &bad));
 	load_plugins(c, e, cfg_get_list(e, root, "plugins", &bad));
+	load_events(c, e, cfg_get_group(e, root, "events", &bad));
+	threat_conf_load(e, cfg_get_group(e, root, "threat", &bad), &c->threat);
 
 	popts.fail_open = c->fail_mode == 1;
 	popts.island_mode = c->island_mode;
@@ -439,6 +474,7 @@ conf_free(struct zg_conf *c)
 		free(c->plugin_path);
 	}
 	free(c->plugins);
+	threat_conf_clear(&c->threat);
 	config_destroy(&c->cfg);
 	free(c->file);
 	free(c);
@@ -469,6 +505,21 @@ conf_summary(const struct zg_conf *c, FILE *out)
 		fprintf(out, "  spool: none (telemetry is counted and dropped)\n");
 	fprintf(out, "  metrics: %s%s\n", c->metrics_listen ? "http://" : "off",
 		c->metrics_listen ? c->metrics_listen : "");
+	fprintf(out, "  event log: %s\n",
+		c->events_file ? c->events_file : "none (daemon log only)");
+	fprintf(out, "  threat engine: %s", c->threat.enabled ? "on" : "off");
+	if (c->threat.quarantine_threshold > 0)
+		fprintf(out, ", quarantine at score %.0f (%s)",
+			c->threat.quarantine_threshold,
+			c->threat.auto_quarantine ? "automatic" : "operator only");
+	else
+		fprintf(out, ", no automatic quarantine");
+	if (c->threat.throttle_threshold > 0)
+		fprintf(out, ", throttle at score %.0f",
+			c->threat.throttle_threshold);
+	if (c->threat.learning > 0)
+		fprintf(out, ", learning %.0f s", c->threat.learning);
+	fputc('\n', out);
 	fprintf(out, "  plugins: %d\n", c->nplugins);
 	for (i = 0; i < c->nplugins; i++)
 		fprintf(out, "    %s%s%s\n", c->plugins[i].name,

@@ -14,6 +14,7 @@
 
 #include "gateway/cfgutil.h"
 #include "gateway/log.h"
+#include "gateway/threat.h"
 
 struct seg_policy;
 
@@ -62,6 +63,12 @@ struct zg_conf {
 	struct log_opts log;
 
 	struct conf_spool spool; /* read at start-up only */
+	/* events { }: the JSON-lines event log */
+	const char *events_file; /* absolute path, or NULL: no event log */
+	int events_mode;         /* permission bits of a new file */
+
+	/* threat { }: the threat engine */
+	struct threat_conf threat;
 
 	struct conf_plugin *plugins;
 	int nplugins;
@@ -80,6 +87,7 @@ struct zg_conf {
 #define CONF_DEFAULT_SPOOL_DIR LOCALSTATEDIR "/lib/zonegate/spool"
 #define CONF_DEFAULT_SPOOL_SEGMENT (16ULL << 20)
 #define CONF_DEFAULT_SPOOL_MAX (1ULL << 30)
+#define CONF_DEFAULT_EVENTS_MODE 0640
 #define CONF_ADMIN_SOCKET_MAX 108 /* sizeof(sockaddr_un.sun_path) on Linux */
 
 extern const char *const conf_fail_mode_names[]; /* "closed", "open" */

@@ -12,6 +12,7 @@
 #include "gateway/decide.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
+#include "gateway/threat.h"
 #include "segments/segments.h"
 
 int
@@ -25,6 +26,11 @@ gw_decide(struct zg_daemon *d, const char *source, const struct zg_op *op,
 	 * runtime state (closed unless the config said open).
 	 */
 	seg_decide(d->conf ? d->conf->policy : NULL, d->segstate, op, v);
+	/*
+	 * The threat engine sees every decided operation, allowed or denied
+	 * (audit trail, detections, learning) and may throttle it.
+	 */
+	threat_op(d->threat, source, op, v);
 	if (v->shadow)
 		d->decisions_shadow++;
 	if (v->decision == ZG_ALLOW)
@@ -43,6 +49,13 @@ gw_decide(struct zg_daemon *d, const char *source, const struct zg_op *op,
 			v->shadow ? " (shadow)" : "",
 			v->rule ? v->rule : "default", v->reason);
 	return v->decision;
+}
+
+void
+gw_observe(struct zg_daemon *d, const char *source,
+	   const struct zg_observation *o)
+{
+	threat_observe(d->threat, source, o);
 }
 
 int

@@ -423,10 +423,20 @@ api_identify_addr(struct zg_host *h, const struct sockaddr *sa,
 	return gw_identify_addr(h->d, sa, salen, buf, buflen);
 }
 
+/* A plugin's event: detection fields are the engine's alone. */
 static void
 api_event(struct zg_host *h, const struct zg_event *ev)
 {
-	events_emit(h->d, h->name, ev);
+	struct zg_event e = *ev;
+
+	e.detection = NULL;
+	events_emit(h->d, h->name, &e);
+}
+
+static void
+api_observe(struct zg_host *h, const struct zg_observation *o)
+{
+	gw_observe(h->d, h->name, o);
 }
 
 static int
@@ -592,6 +602,7 @@ static const struct zg_host_api host_api = {
 	.cfg_file = api_cfg_file,
 	.tls_client_ctx = api_tls_client_ctx,
 	.tls_connect = api_tls_connect,
+	.observe = api_observe,
 };
 
 /* ---------------------------------------------------------------- */

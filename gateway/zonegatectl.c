@@ -62,6 +62,7 @@ usage(FILE *out)
 		"  status | zones | devices | sessions | uplinks\n"
 		"  events [-f] [-n N]   recent events; -f follows new ones\n"
 		"  quarantine IDENTITY | release IDENTITY | quarantined | reload\n"
+		"  scores | learned\n"
 		"operations:\n"
 		"  modbus read-coils|read-discrete|read-holding|read-input ADDR QTY\n"
 		"  modbus write-coil ADDR 0|1\n"
@@ -1048,6 +1049,43 @@ print_human(const char *cmd, const char *answer, long nlast)
 }
 
 /*
+ * `learned' in human form: the snippet itself, ready to review and paste
+ * (JSON string escapes undone), so `zonegatectl learned > learned.conf'
+ * gives a file zonegated -t reads.
+ */
+static int
+print_snippet(const char *answer)
+{
+	const char *p = strstr(answer, "\"snippet\":\"");
+	unsigned c;
+
+	if (p == NULL)
+		return 2;
+	for (p += strlen("\"snippet\":\""); *p != '\0' && *p != '"'; p++) {
+		if (*p != '\\') {
+			putchar(*p);
+			continue;
+		}
+		switch (*++p) {
+		case 'n':
+			putchar('\n');
+			break;
+		case 'u':
+			if (sscanf(p + 1, "%4x", &c) == 1 && c < 0x80)
+				putchar((int)c);
+			p += 4;
+			break;
+		case '\0':
+			return 2;
+		default:
+			putchar(*p);
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
  * Run an admin command (argv[0] and its arguments).  The socket is
  * `sock', else admin.socket of config file `file' when one was named,
  * else the compiled-in default.
@@ -1062,7 +1100,8 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 	} cmds[] = { { "status", 0 }, { "quarantine", 1 }, { "release", 1 },
 		     { "quarantined", 0 }, { "reload", 0 }, { "zones", 0 },
 		     { "devices", 0 }, { "sessions", 0 }, { "uplinks", 0 },
-		     { "events", 0 } };
+		     { "events", 0 }, { "scores", 0 },
+		     { "learned", 0 } };
 	char req[1024], id[600], *answer = NULL, *path = NULL;
 	size_t i;
 	int rc;
@@ -1115,6 +1154,9 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 	if (json) {
 		printf("%s\n", answer);
 		rc = strstr(answer, "\"ok\":true") == answer + 1 ? 0 : 1;
+	} else if (strcmp(cmds[i].name, "learned") == 0 &&
+		   strstr(answer, "\"ok\":true") == answer + 1) {
+		rc = print_snippet(answer);
 	} else {
 		rc = print_human(argv[0], answer, nlast);
 	}

@@ -133,6 +133,15 @@ session_read(struct bufferevent *bev, void *arg)
 
 	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
 		s->lines++;
+		/* Not an event by itself: an observation for the threat engine
+		 * (ignored unless a detection reads "example.line"). */
+		struct zg_observation o = {
+			.kind = "example.line",
+			.peer = s->peer,
+			.value = (long long)n,
+		};
+
+		st->api->observe(st->h, &o);
 		evbuffer_add_printf(bufferevent_get_output(bev), "%s\n", line);
 		free(line);
 	}

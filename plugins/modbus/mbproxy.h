@@ -255,6 +255,11 @@ void mb_event(struct mb_state *st, const char *kind, int sev,
 	      const struct mb_session *s, const char *target,
 	      const struct zg_verdict *v, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
+/* The same for an event about one request (zg_event.op). */
+void mb_event_op(struct mb_state *st, const char *kind, int sev,
+		 const struct mb_session *s, const char *target,
+		 const struct zg_verdict *v, const struct zg_op *op,
+		 const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
 /* status.c: zg_plugin.status (live sessions, device pools). */
 void mb_status(void *state, const struct zg_status_out *out);
