@@ -200,8 +200,10 @@ sed -i "s|client-uri|client-wrongca|g" "$D/f.conf"
 drive f -n 10
 t_ok "a certificate from the wrong CA is refused and reported as such" \
 	t_wait 30 grep -qsE 'TLS (alert|truncated|io).*' "$D/f.log"
-t_grep "  ... the report says the server refused our certificate" \
-	'refused our certificate|does not trust our CA|check that tls.cert' "$D/f.log"
+# A handshake attempt may also end in EPIPE when the server closes before
+# its alert is read (TLS 1.3 race); a later retry reads the alert.
+t_ok "  ... the report says the server refused our certificate" \
+	t_wait 30 grep -qsE 'refused our certificate|does not trust our CA|check that tls.cert' "$D/f.log"
 t_ok "  ... the server saw a failed handshake" t_wait 10 grep -q 'handshake failed' "$D/f.err"
 t_ok "  ... and recorded nothing" test ! -s "$D/f.rec"
 t_ok "  ... the driver stops cleanly" drive_stop
