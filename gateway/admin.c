@@ -34,8 +34,11 @@
 #include "gateway/admin.h"
 #include "gateway/conf.h"
 #include "gateway/events.h"
+#include "gateway/evring.h"
 #include "gateway/log.h"
 #include "gateway/plugin_host.h"
+#include "gateway/upstat.h"
+#include "gateway/threat.h"
 #include "segments/segments.h"
 
 #define ADMIN_OUT_MAX (256 * 1024) /* queued answers before we stop reading */
@@ -43,6 +46,9 @@
 #define ADMIN_ERRLINES_MAX 64      /* config lines returned by `reload' */
 #define ADMIN_MAX_GROUPS 64        /* peer groups looked at (SO_PEERGROUPS) */
 #define ADMIN_LINGER_MAX (64 * 1024) /* bytes discarded after a refusal */
+#define ADMIN_FOLLOW_MAX (64 * 1024) /* a follower's unsent events, at most */
+#define ADMIN_FOLLOW_SNDBUF (16 * 1024) /* and what the kernel may hold */
+#define ADMIN_SESSIONS_MAX 1024    /* sessions listed per request */
 
 /* ------------------------------------------------------------------ */
 /* The request parser                                                  */
@@ -215,7 +221,9 @@ struct admin_client {
 	char who[64];  /* "uid 1000 pid 4242": named in logs and events */
 	bool closing;  /* answer queued, close once it is written */
 	bool lingering; /* answer written: discard input until EOF */
+	bool following; /* events -f: new events are streamed */
 	size_t discarded;
+	uint64_t missed; /* events not sent to a follower that lagged */
 };
 
 struct zg_admin {
@@ -232,10 +240,15 @@ struct zg_admin {
 	int nclients;
 };
 
+static void on_follow(void *arg, uint64_t seq, const char *json);
+
 static void
 client_free(struct admin_client *c)
 {
 	struct zg_admin *a = c->a;
+
+	if (c->following)
+		evring_unsubscribe(on_follow, c);
 
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -432,16 +445,527 @@ cmd_reload(struct admin_client *c, const struct admin_req *rq,
 	cfg_errs_free(&e);
 }
 
+static const char *
+assurance_name(int a)
+{
+	switch (a) {
+	case ZG_ASSURANCE_CERT:
+		return "certificate";
+	case ZG_ASSURANCE_ADDRESS:
+		return "address";
+	default:
+		return "none";
+	}
+}
+
+/* ,"key":"value" or ,"key":null */
+static void
+put_member(struct evbuffer *out, const char *key, const char *val)
+{
+	evbuffer_add_printf(out, ",\"%s\":", key);
+	if (val == NULL)
+		evbuffer_add_printf(out, "null");
+	else
+		put_jstr(out, val);
+}
+
+/*
+ * What the plugins report, gathered once per request: sessions (copied,
+ * at most ADMIN_SESSIONS_MAX) and device state.
+ */
+struct live_session {
+	char plugin[64];
+	char peer[64];
+	char identity[ADMIN_STR_MAX + 1]; /* "" unknown */
+	char role[ADMIN_STR_MAX + 1];
+	char listener[64];
+	char transport[16];
+	int assurance;
+	double age;
+	uint64_t requests, denials;
+	unsigned outstanding;
+};
+
+struct live_device {
+	char plugin[64];
+	char identity[ADMIN_STR_MAX + 1];
+	char address[128];
+	int online, conns_up, conns;
+	unsigned queued;
+	uint64_t forwarded, timeouts, errors;
+};
+
+struct live {
+	const char *plugin;
+	struct live_session *s;
+	size_t ns, ns_total;
+	struct live_device *d;
+	size_t nd, nd_cap;
+	bool full;
+};
+
+static void
+cp(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+static void
+live_session_cb(void *arg, const struct zg_session_info *si)
+{
+	struct live *l = arg;
+	struct live_session *x;
+
+	l->ns_total++;
+	if (l->ns >= ADMIN_SESSIONS_MAX)
+		return;
+	if (l->s == NULL) {
+		l->s = calloc(ADMIN_SESSIONS_MAX, sizeof(*l->s));
+		if (l->s == NULL)
+			return;
+	}
+	x = &l->s[l->ns++];
+	cp(x->plugin, sizeof(x->plugin), l->plugin);
+	cp(x->peer, sizeof(x->peer), si->peer);
+	cp(x->identity, sizeof(x->identity), si->identity);
+	cp(x->role, sizeof(x->role), si->role);
+	cp(x->listener, sizeof(x->listener), si->listener);
+	cp(x->transport, sizeof(x->transport), si->transport);
+	x->assurance = si->assurance;
+	x->age = si->age;
+	x->requests = si->requests;
+	x->denials = si->denials;
+	x->outstanding = si->outstanding;
+}
+
+static void
+live_device_cb(void *arg, const struct zg_device_status *ds)
+{
+	struct live *l = arg;
+	struct live_device *x;
+
+	if (l->nd >= l->nd_cap) {
+		size_t cap = l->nd_cap ? 2 * l->nd_cap : 16;
+		struct live_device *n;
+
+		if (cap > ADMIN_SESSIONS_MAX)
+			return;
+		n = realloc(l->d, cap * sizeof(*n));
+		if (n == NULL)
+			return;
+		l->d = n;
+		l->nd_cap = cap;
+	}
+	x = &l->d[l->nd++];
+	memset(x, 0, sizeof(*x));
+	cp(x->plugin, sizeof(x->plugin), l->plugin);
+	cp(x->identity, sizeof(x->identity), ds->identity);
+	cp(x->address, sizeof(x->address), ds->address);
+	x->online = ds->online;
+	x->conns_up = ds->conns_up;
+	x->conns = ds->conns;
+	x->queued = ds->queued;
+	x->forwarded = ds->forwarded;
+	x->timeouts = ds->timeouts;
+	x->errors = ds->errors;
+}
+
+static void
+live_gather(struct zg_daemon *d, struct live *l)
+{
+	struct zg_status_out out = { l, live_session_cb, live_device_cb };
+	int i;
+
+	memset(l, 0, sizeof(*l));
+	for (i = 0; i < d->nplugins; i++) {
+		l->plugin = plugin_name(d->plugins[i]);
+		plugin_status(d->plugins[i], &out);
+	}
+}
+
+static void
+live_free(struct live *l)
+{
+	free(l->s);
+	free(l->d);
+}
+
+static size_t
+live_sessions_of(const struct live *l, const char *identity)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < l->ns; i++)
+		if (strcmp(l->s[i].identity, identity) == 0)
+			n++;
+	return n;
+}
+
+/* zones: every zone with its devices and the conduits touching it. */
+static void
+cmd_zones(struct admin_client *c, const struct admin_req *rq,
+	  struct evbuffer *out)
+{
+	const struct seg_policy *p = c->a->d->conf ? c->a->d->conf->policy : NULL;
+	struct seg_policy_info pi;
+	struct seg_zone_info z;
+	struct seg_device_info dv;
+	struct seg_conduit_info ci;
+	size_t i, j, nc;
+	bool first;
+
+	(void)rq;
+	evbuffer_add_printf(out, "{\"ok\":true,\"zones\":[");
+	if (p != NULL) {
+		seg_policy_info(p, &pi);
+		for (i = 0; i < pi.nzones && seg_zone_get(p, i, &z) == 0; i++) {
+			evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
+			put_jstr(out, z.name);
+			put_member(out, "description", z.description);
+			evbuffer_add_printf(out, ",\"builtin\":%s,\"isolated\":%s,\"devices\":[",
+					    z.builtin ? "true" : "false",
+					    z.isolated ? "true" : "false");
+			first = true;
+			for (j = 0; j < pi.ndevices && seg_device_get(p, j, &dv) == 0; j++) {
+				if (dv.zone == NULL || strcmp(dv.zone, z.name) != 0)
+					continue;
+				if (!first)
+					evbuffer_add(out, ",", 1);
+				put_jstr(out, dv.identity);
+				first = false;
+			}
+			for (j = 0, nc = 0; j < pi.nconduits &&
+			     seg_conduit_get(p, j, &ci) == 0; j++)
+				if ((ci.from_zone && strcmp(ci.from_zone, z.name) == 0) ||
+				    (ci.to_zone && strcmp(ci.to_zone, z.name) == 0))
+					nc++;
+			evbuffer_add_printf(out, "],\"ndevices\":%zu,\"conduits\":%zu}",
+					    z.ndevices, nc);
+		}
+	}
+	evbuffer_add_printf(out, "]}\n");
+}
+
+/*
+ * devices: each device identity of the policy with its zone, how it is
+ * identified (certificate, or address binding: low assurance), whether a
+ * plugin reaches it now (online: true/false, null when no plugin talks
+ * to it), quarantine, and its live sessions as a client.
+ */
+static void
+cmd_devices(struct admin_client *c, const struct admin_req *rq,
+	    struct evbuffer *out)
+{
+	struct zg_daemon *d = c->a->d;
+	const struct seg_policy *p = d->conf ? d->conf->policy : NULL;
+	struct seg_policy_info pi;
+	struct seg_device_info dv;
+	struct live l;
+	size_t i, k;
+
+	(void)rq;
+	live_gather(d, &l);
+	evbuffer_add_printf(out, "{\"ok\":true,\"devices\":[");
+	if (p != NULL) {
+		seg_policy_info(p, &pi);
+		for (i = 0; i < pi.ndevices && seg_device_get(p, i, &dv) == 0; i++) {
+			const struct live_device *ld = NULL;
+
+			for (k = 0; k < l.nd; k++)
+				if (strcmp(l.d[k].identity, dv.identity) == 0)
+					ld = &l.d[k];
+			evbuffer_add_printf(out, "%s{\"identity\":", i ? "," : "");
+			put_jstr(out, dv.identity);
+			put_member(out, "zone", dv.zone);
+			put_member(out, "address", ld && ld->address[0] ? ld->address
+								 : dv.address);
+			put_member(out, "assurance",
+				   dv.nbindings > 0 ? "address" : "certificate");
+			evbuffer_add_printf(out, ",\"online\":%s",
+					    ld == NULL || ld->online < 0 ? "null" :
+					    ld->online ? "true" : "false");
+			if (ld != NULL) {
+				evbuffer_add_printf(out,
+					",\"via\":\"%s\",\"conns_up\":%d,\"conns\":%d,\"queued\":%u,"
+					"\"forwarded\":%llu,\"timeouts\":%llu,\"errors\":%llu",
+					ld->plugin, ld->conns_up, ld->conns,
+					ld->queued,
+					(unsigned long long)ld->forwarded,
+					(unsigned long long)ld->timeouts,
+					(unsigned long long)ld->errors);
+			}
+			evbuffer_add_printf(out, ",\"quarantined\":%s,\"sessions\":%zu}",
+					    seg_quarantined(d->segstate, dv.identity)
+						    ? "true" : "false",
+					    live_sessions_of(&l, dv.identity));
+		}
+	}
+	evbuffer_add_printf(out, "]}\n");
+	live_free(&l);
+}
+
+/* sessions: every plugin's live client sessions. */
+static void
+cmd_sessions(struct admin_client *c, const struct admin_req *rq,
+	     struct evbuffer *out)
+{
+	struct zg_daemon *d = c->a->d;
+	struct live l;
+	size_t i;
+
+	(void)rq;
+	live_gather(d, &l);
+	evbuffer_add_printf(out, "{\"ok\":true,\"sessions\":[");
+	for (i = 0; i < l.ns; i++) {
+		const struct live_session *x = &l.s[i];
+
+		evbuffer_add_printf(out, "%s{\"plugin\":", i ? "," : "");
+		put_jstr(out, x->plugin);
+		put_member(out, "peer", x->peer);
+		put_member(out, "identity", x->identity[0] ? x->identity : NULL);
+		put_member(out, "assurance", assurance_name(x->assurance));
+		put_member(out, "role", x->role[0] ? x->role : NULL);
+		put_member(out, "listener", x->listener);
+		put_member(out, "transport", x->transport);
+		evbuffer_add_printf(out,
+			",\"age\":%.1f,\"requests\":%llu,\"denials\":%llu,"
+			"\"outstanding\":%u,\"quarantined\":%s}",
+			x->age, (unsigned long long)x->requests,
+			(unsigned long long)x->denials, x->outstanding,
+			x->identity[0] && seg_quarantined(d->segstate, x->identity)
+				? "true" : "false");
+	}
+	evbuffer_add_printf(out, "],\"count\":%zu,\"truncated\":%s}\n",
+			    l.ns_total, l.ns_total > l.ns ? "true" : "false");
+	live_free(&l);
+}
+
+/* uplinks: the northbound registry (gateway/upstat.h). */
+static void
+cmd_uplinks(struct admin_client *c, const struct admin_req *rq,
+	    struct evbuffer *out)
+{
+	struct timespec ts;
+	int64_t now;
+	size_t i;
+
+	(void)c;
+	(void)rq;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	evbuffer_add_printf(out, "{\"ok\":true,\"uplinks\":[");
+	for (i = 0; i < upstat_count(); i++) {
+		const struct upstat *u = upstat_get(i);
+
+		evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
+		put_jstr(out, u->name);
+		put_member(out, "kind", u->kind);
+		put_member(out, "target", u->target);
+		put_member(out, "state", upstat_state_name(u->state));
+		evbuffer_add_printf(out,
+			",\"state_for\":%.1f,\"spool_depth\":%llu,\"spool_bytes\":%llu,"
+			"\"oldest_unsent_age\":",
+			u->since_ms > 0 && now > u->since_ms
+				? (double)(now - u->since_ms) / 1000.0 : 0.0,
+			(unsigned long long)u->spool_depth,
+			(unsigned long long)u->spool_bytes);
+		if (u->oldest_unsent_ms > 0)
+			evbuffer_add_printf(out, "%.1f",
+					    now > u->oldest_unsent_ms
+						    ? (double)(now - u->oldest_unsent_ms) / 1000.0
+						    : 0.0);
+		else
+			evbuffer_add_printf(out, "null");
+		evbuffer_add_printf(out, ",\"sent\":%llu,\"acked\":%llu",
+				    (unsigned long long)u->sent,
+				    (unsigned long long)u->acked);
+		put_member(out, "last_error", u->last_error[0] ? u->last_error : NULL);
+		evbuffer_add(out, "}", 1);
+	}
+	evbuffer_add_printf(out, "],\"count\":%zu}\n", upstat_count());
+}
+
+struct ev_list {
+	struct evbuffer *out;
+	size_t n;
+};
+
+static void
+list_event(void *arg, uint64_t seq, const char *json)
+{
+	struct ev_list *l = arg;
+
+	(void)seq;
+	evbuffer_add_printf(l->out, "%s%s", l->n++ ? "," : "", json);
+}
+
+/* events: the recent events ring, oldest first. */
+static void
+cmd_events(struct admin_client *c, const struct admin_req *rq,
+	   struct evbuffer *out)
+{
+	struct ev_list l = { out, 0 };
+
+	(void)c;
+	(void)rq;
+	evbuffer_add_printf(out, "{\"ok\":true,\"events\":[");
+	evring_last(EVRING_CAP, list_event, &l);
+	evbuffer_add_printf(out, "],\"count\":%zu,\"total\":%llu}\n", l.n,
+			    (unsigned long long)evring_total());
+}
+
+/*
+ * A new event for a follower.  Its queue is bounded: a follower that
+ * does not keep up (ADMIN_FOLLOW_MAX unsent) gets one last line saying
+ * so and is disconnected, rather than making the daemon hold events for
+ * it.  The kernel's share is bounded too (ADMIN_FOLLOW_SNDBUF).
+ */
+static void
+on_follow(void *arg, uint64_t seq, const char *json)
+{
+	struct admin_client *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	(void)seq;
+	if (evbuffer_get_length(out) + strlen(json) + 1 > ADMIN_FOLLOW_MAX) {
+		c->missed++;
+		log_msg(ZG_LOG_WARN, "admin", NULL,
+			"%s: event follower too slow (%d bytes unread): disconnected",
+			c->who, ADMIN_FOLLOW_MAX);
+		evbuffer_add_printf(out,
+			"{\"ok\":false,\"error\":\"too slow: more than %d bytes of events unread; disconnected (events are in the log)\"}\n",
+			ADMIN_FOLLOW_MAX);
+		evring_unsubscribe(on_follow, c);
+		c->following = false;
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+		{
+			/* It gets ADMIN_IDLE_SECONDS to read that line. */
+			struct timeval idle = { ADMIN_IDLE_SECONDS, 0 };
+
+			bufferevent_set_timeouts(c->bev, NULL, &idle);
+		}
+		return;
+	}
+	evbuffer_add_printf(out, "%s\n", json);
+}
+
+/*
+ * follow: the connection turns into a stream of event lines after one
+ * {"ok":true,"following":true} line.  Nothing else is read from it (the
+ * client closes it to stop); the idle timeout no longer applies.
+ */
+static void
+cmd_follow(struct admin_client *c, const struct admin_req *rq,
+	   struct evbuffer *out)
+{
+	int sz = ADMIN_FOLLOW_SNDBUF;
+
+	(void)rq;
+	if (evring_subscribe(on_follow, c) < 0) {
+		reply_error(out, "too many event followers");
+		return;
+	}
+	c->following = true;
+	if (setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_SNDBUF, &sz,
+		       sizeof(sz)) < 0)
+		log_debug("admin: SO_SNDBUF for a follower: %s", strerror(errno));
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	evbuffer_add_printf(out, "{\"ok\":true,\"following\":true,\"total\":%llu}\n",
+			    (unsigned long long)evring_total());
+}
+
+/* scores: every tracked source's decayed score (threat engine). */
+struct score_ctx {
+	struct evbuffer *out;
+	const struct seg_state *st;
+	size_t n;
+};
+
+static void
+score_one(void *arg, const char *key, double score, bool identity,
+	  unsigned detections, const char *last)
+{
+	struct score_ctx *s = arg;
+
+	if (s->n++ >= ADMIN_LIST_MAX)
+		return;
+	evbuffer_add_printf(s->out, "%s{\"source\":", s->n > 1 ? "," : "");
+	put_jstr(s->out, key);
+	evbuffer_add_printf(s->out,
+		",\"score\":%.1f,\"identity\":%s,\"detections\":%u,\"last_detection\":",
+		score, identity ? "true" : "false", detections);
+	put_jstr(s->out, last);
+	evbuffer_add_printf(s->out, ",\"quarantined\":%s}",
+			    identity && seg_quarantined(s->st, key) ? "true"
+								    : "false");
+}
+
+static void
+cmd_scores(struct admin_client *c, const struct admin_req *rq,
+	   struct evbuffer *out)
+{
+	struct zg_daemon *d = c->a->d;
+	struct score_ctx s = { out, d->segstate, 0 };
+
+	(void)rq;
+	evbuffer_add_printf(out, "{\"ok\":true,\"scores\":[");
+	if (d->threat != NULL)
+		threat_score_foreach(d->threat, score_one, &s);
+	evbuffer_add_printf(out, "],\"count\":%zu,\"quarantine_threshold\":%.1f}\n",
+			    s.n, d->conf ? d->conf->threat.quarantine_threshold : 0.0);
+}
+
+/* learned: the learning-mode baseline as a conduit snippet. */
+static void
+cmd_learned(struct admin_client *c, const struct admin_req *rq,
+	    struct evbuffer *out)
+{
+	static const char *const states[] = { "off", "learning", "finished" };
+	struct zg_daemon *d = c->a->d;
+	char *text = NULL, *esc;
+	double remaining = 0;
+	size_t n;
+	int st;
+
+	(void)rq;
+	if (d->threat == NULL ||
+	    (st = threat_learned(d->threat, &text, &remaining)) < 0) {
+		reply_error(out, "out of memory");
+		return;
+	}
+	n = strlen(text) * 6 + 8;
+	if ((esc = malloc(n)) == NULL) {
+		free(text);
+		reply_error(out, "out of memory");
+		return;
+	}
+	json_escape(esc, n, text);
+	evbuffer_add_printf(out,
+		"{\"ok\":true,\"state\":\"%s\",\"remaining\":%.0f,\"snippet\":\"%s\"}\n",
+		states[st], remaining, esc);
+	free(esc);
+	free(text);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct admin_client *, const struct admin_req *,
 		   struct evbuffer *);
 } commands[] = {
+	{ "zones", cmd_zones },
+	{ "devices", cmd_devices },
+	{ "sessions", cmd_sessions },
+	{ "uplinks", cmd_uplinks },
+	{ "events", cmd_events },
+	{ "follow", cmd_follow },
 	{ "status", cmd_status },
 	{ "quarantine", cmd_quarantine },
 	{ "release", cmd_release },
 	{ "quarantined", cmd_quarantined },
 	{ "reload", cmd_reload },
+	{ "scores", cmd_scores },
+	{ "learned", cmd_learned },
 };
 
 static void
@@ -449,7 +973,7 @@ handle_line(struct admin_client *c, const char *line, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct admin_req rq;
-	char err[160], msg[ADMIN_STR_MAX + 128];
+	char err[160], msg[ADMIN_STR_MAX + 256];
 	size_t i;
 
 	if (admin_parse_request(line, len, &rq, err, sizeof(err)) < 0) {
@@ -466,7 +990,7 @@ handle_line(struct admin_client *c, const char *line, size_t len)
 		}
 	}
 	snprintf(msg, sizeof(msg),
-		 "unknown command \"%s\" (status, quarantine, release, quarantined, reload)",
+		 "unknown command \"%s\" (status, zones, devices, sessions, uplinks, events, follow, quarantine, release, quarantined, reload, scores, learned)",
 		 rq.cmd);
 	reply_error(out, msg);
 }
@@ -487,6 +1011,11 @@ client_process(struct admin_client *c)
 	size_t n;
 
 	while (!c->closing && evbuffer_get_length(out) < ADMIN_OUT_MAX) {
+		if (c->following) {
+			/* Input after `follow' means nothing: dropped. */
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
 		eol = evbuffer_search(in, "\n", 1, NULL);
 		if (eol.pos < 0 || (size_t)eol.pos >= ADMIN_LINE_MAX) {
 			if (evbuffer_get_length(in) < ADMIN_LINE_MAX)

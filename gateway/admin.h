@@ -10,7 +10,18 @@
  *   {"cmd":"release","identity":"X"}      runtime quarantine off
  *   {"cmd":"quarantined"}                 the runtime quarantine set
  *   {"cmd":"reload"}                      the same reload as SIGHUP
+ *   {"cmd":"zones"}                       zones, their devices, conduits
+ *   {"cmd":"devices"}                     devices: zone, assurance, online,
+ *                                         quarantined, live sessions
+ *   {"cmd":"sessions"}                    every plugin's live sessions
+ *   {"cmd":"uplinks"}                     northbound uplinks and spool
+ *   {"cmd":"events"}                      the recent events (evring.h)
+ *   {"cmd":"follow"}                      stream new events, one per line
  *
+ * A `follow' connection answers {"ok":true,"following":true} and then
+ * carries one event object per line until the client closes it; a
+ * follower that leaves more than 64 KiB unread is sent an error line and
+ * disconnected.
  * Every answer carries "ok":true|false; a failure has "error" (and, for
  * reload, "errors": the config lines).  The socket is bounded: requests
  * over ADMIN_LINE_MAX close the connection, at most ADMIN_MAX_CLIENTS at

@@ -11,19 +11,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "gateway/conf.h"
+#include "gateway/netaddr.h"
 #include "gateway/policy_conf.h"
 #include "gateway/spool.h"
 
 const char *const conf_fail_mode_names[] = { "closed", "open", NULL };
 
 static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
-					"devices", "conduits", "admin", "spool", NULL };
+					"devices", "conduits", "admin", "spool",
+					"metrics", "events",
+					"threat", NULL };
+static const char *const events_keys[] = { "file", "mode", NULL };
 static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
 	"shutdown_timeout", "fail_mode", "island_mode", NULL };
 static const char *const spool_keys[] = { "dir", "segment_size", "max_bytes",
 	"max_bytes_per_zone", "fsync", "on_full", "checkpoint_interval", NULL };
 static const char *const admin_keys[] = { "socket", "mode", "group", NULL };
+static const char *const metrics_keys[] = { "listen", NULL };
 static const char *const log_keys[] = { "target", "format", "level",
 					"facility", NULL };
 static const char *const plugin_keys[] = { "name", "path", "deepbind",
@@ -244,6 +252,72 @@ load_spool(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 		       &sp->checkpoint_interval);
 }
 
+/*
+ * metrics { listen = "127.0.0.1:9187"; }.  The endpoint has no
+ * authentication, so a wildcard address (0.0.0.0, ::) is refused: the
+ * operator names loopback or the one management address to serve on.
+ */
+static void
+load_metrics(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[160];
+
+	cfg_known_keys(e, g, metrics_keys);
+	cfg_get_string(e, g, "listen", NULL, &c->metrics_listen);
+	if (g != NULL && c->metrics_listen == NULL)
+		cfg_err(e, g, "listen",
+			"is required in a metrics section (e.g. \"127.0.0.1:9187\")");
+	if (c->metrics_listen == NULL)
+		return;
+	if (netaddr_parse(c->metrics_listen, &ss, &len, err, sizeof(err)) < 0) {
+		cfg_err(e, g, "listen", "\"%s\": %s", c->metrics_listen, err);
+		c->metrics_listen = NULL;
+		return;
+	}
+	if ((ss.ss_family == AF_INET &&
+	     ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+	    (ss.ss_family == AF_INET6 &&
+	     IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr))) {
+		cfg_err(e, g, "listen",
+			"\"%s\": metrics have no authentication: listen on loopback or one management address, not on every address",
+			c->metrics_listen);
+		c->metrics_listen = NULL;
+	}
+}
+
+/*
+ * events { file; mode; }: the JSON-lines event log.  The path must be
+ * absolute (the daemon runs in /); the mode may grant nothing to others,
+ * since events name identities, addresses and written values.
+ */
+static void
+load_events(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	const char *mode;
+	char *end;
+	long v;
+
+	cfg_known_keys(e, g, events_keys);
+	cfg_get_string(e, g, "file", NULL, &c->events_file);
+	if (c->events_file != NULL && c->events_file[0] != '/')
+		cfg_err(e, g, "file", "\"%s\" must be an absolute path",
+			c->events_file);
+	cfg_get_string(e, g, "mode", NULL, &mode);
+	c->events_mode = CONF_DEFAULT_EVENTS_MODE;
+	if (mode != NULL) {
+		v = strtol(mode, &end, 8);
+		if (mode[0] < '0' || mode[0] > '7' || *end != '\0' ||
+		    strlen(mode) > 4 || v < 0 || (v & ~0660L) != 0)
+			cfg_err(e, g, "mode",
+				"\"%s\" is not an octal mode within 0660 (e.g. \"0640\")",
+				mode);
+		else
+			c->events_mode = (int)v;
+	}
+}
+
 static void
 load_log(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 {
@@ -325,7 +399,10 @@ conf_build(struct zg_conf *c, struct cfg_errs *e, size_t before)
 	load_log(c, e, cfg_get_group(e, root, "log", &bad));
 	load_admin(c, e, cfg_get_group(e, root, "admin", &bad));
 	load_spool(c, e, cfg_get_group(e, root, "spool", &bad));
+	load_metrics(c, e, cfg_get_group(e, root, "metrics", &bad));
 	load_plugins(c, e, cfg_get_list(e, root, "plugins", &bad));
+	load_events(c, e, cfg_get_group(e, root, "events", &bad));
+	threat_conf_load(e, cfg_get_group(e, root, "threat", &bad), &c->threat);
 
 	popts.fail_open = c->fail_mode == 1;
 	popts.island_mode = c->island_mode;
@@ -397,6 +474,7 @@ conf_free(struct zg_conf *c)
 		free(c->plugin_path);
 	}
 	free(c->plugins);
+	threat_conf_clear(&c->threat);
 	config_destroy(&c->cfg);
 	free(c->file);
 	free(c);
@@ -425,6 +503,23 @@ conf_summary(const struct zg_conf *c, FILE *out)
 			spool_full_names[c->spool.on_full]);
 	else
 		fprintf(out, "  spool: none (telemetry is counted and dropped)\n");
+	fprintf(out, "  metrics: %s%s\n", c->metrics_listen ? "http://" : "off",
+		c->metrics_listen ? c->metrics_listen : "");
+	fprintf(out, "  event log: %s\n",
+		c->events_file ? c->events_file : "none (daemon log only)");
+	fprintf(out, "  threat engine: %s", c->threat.enabled ? "on" : "off");
+	if (c->threat.quarantine_threshold > 0)
+		fprintf(out, ", quarantine at score %.0f (%s)",
+			c->threat.quarantine_threshold,
+			c->threat.auto_quarantine ? "automatic" : "operator only");
+	else
+		fprintf(out, ", no automatic quarantine");
+	if (c->threat.throttle_threshold > 0)
+		fprintf(out, ", throttle at score %.0f",
+			c->threat.throttle_threshold);
+	if (c->threat.learning > 0)
+		fprintf(out, ", learning %.0f s", c->threat.learning);
+	fputc('\n', out);
 	fprintf(out, "  plugins: %d\n", c->nplugins);
 	for (i = 0; i < c->nplugins; i++)
 		fprintf(out, "    %s%s%s\n", c->plugins[i].name,

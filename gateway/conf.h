@@ -14,6 +14,7 @@
 
 #include "gateway/cfgutil.h"
 #include "gateway/log.h"
+#include "gateway/threat.h"
 
 struct seg_policy;
 
@@ -56,9 +57,18 @@ struct zg_conf {
 	const char *admin_group; /* group owning the socket */
 	bool admin_explicit;     /* the section exists: failing to serve is fatal */
 
+	/* metrics { }: Prometheus endpoint (read at start-up only) */
+	const char *metrics_listen; /* "127.0.0.1:9187", or NULL: off */
+
 	struct log_opts log;
 
 	struct conf_spool spool; /* read at start-up only */
+	/* events { }: the JSON-lines event log */
+	const char *events_file; /* absolute path, or NULL: no event log */
+	int events_mode;         /* permission bits of a new file */
+
+	/* threat { }: the threat engine */
+	struct threat_conf threat;
 
 	struct conf_plugin *plugins;
 	int nplugins;
@@ -77,6 +87,7 @@ struct zg_conf {
 #define CONF_DEFAULT_SPOOL_DIR LOCALSTATEDIR "/lib/zonegate/spool"
 #define CONF_DEFAULT_SPOOL_SEGMENT (16ULL << 20)
 #define CONF_DEFAULT_SPOOL_MAX (1ULL << 30)
+#define CONF_DEFAULT_EVENTS_MODE 0640
 #define CONF_ADMIN_SOCKET_MAX 108 /* sizeof(sockaddr_un.sun_path) on Linux */
 
 extern const char *const conf_fail_mode_names[]; /* "closed", "open" */

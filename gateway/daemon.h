@@ -15,6 +15,8 @@ struct zg_host;
 struct seg_policy;
 struct seg_state;
 struct bus;
+struct threat;
+struct eventlog;
 
 struct zg_daemon {
 	struct event_base *base;
@@ -24,6 +26,8 @@ struct zg_daemon {
 	struct seg_state *segstate; /* runtime quarantine: survives reloads */
 	bool draining;              /* SIGTERM received */
 	struct bus *bus;            /* northbound spool + uplinks, or NULL */
+	struct threat *threat;      /* threat engine: survives reloads */
+	struct eventlog *evlog;     /* events.file, or NULL */
 
 	/* counters (later exported as metrics) */
 	uint64_t reloads_ok, reloads_failed;

@@ -11,6 +11,8 @@
 #include "gateway/conf.h"
 #include "gateway/decide.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/threat.h"
 #include "segments/segments.h"
 
 int
@@ -24,12 +26,20 @@ gw_decide(struct zg_daemon *d, const char *source, const struct zg_op *op,
 	 * runtime state (closed unless the config said open).
 	 */
 	seg_decide(d->conf ? d->conf->policy : NULL, d->segstate, op, v);
+	/*
+	 * The threat engine sees every decided operation, allowed or denied
+	 * (audit trail, detections, learning) and may throttle it.
+	 */
+	threat_op(d->threat, source, op, v);
 	if (v->shadow)
 		d->decisions_shadow++;
 	if (v->decision == ZG_ALLOW)
 		d->decisions_allow++;
 	else
 		d->decisions_deny++;
+	metrics_counter_add2("zonegate_operations_total", "conduit",
+			     v->rule ? v->rule : "none", "decision",
+			     v->decision == ZG_ALLOW ? "allow" : "deny", 1);
 	if (log_level() >= ZG_LOG_DEBUG)
 		log_msg(ZG_LOG_DEBUG, source, NULL,
 			"decision for %s -> %s: %s%s by %s: %s",
@@ -39,6 +49,13 @@ gw_decide(struct zg_daemon *d, const char *source, const struct zg_op *op,
 			v->shadow ? " (shadow)" : "",
 			v->rule ? v->rule : "default", v->reason);
 	return v->decision;
+}
+
+void
+gw_observe(struct zg_daemon *d, const char *source,
+	   const struct zg_observation *o)
+{
+	threat_observe(d->threat, source, o);
 }
 
 int

@@ -5,13 +5,17 @@
 #include "config.h"
 #endif
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "gateway/bus.h"
+#include "gateway/eventlog.h"
 #include "gateway/events.h"
+#include "gateway/evring.h"
 #include "gateway/log.h"
+#include "gateway/threat.h"
 
 const char *const event_severity_names[] = { "info", "low", "medium",
 					     "high", "critical", NULL };
@@ -40,10 +44,108 @@ put_str(char *buf, size_t len, size_t off, const char *key, const char *val)
 	return off + (size_t)w;
 }
 
+static const char *const mb_tables[] = { "coils", "discrete_inputs",
+	"holding_registers", "input_registers" };
+
+/* Append printf output, keeping off <= len. */
+static size_t
+put_fmt(char *buf, size_t len, size_t off, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static size_t
+put_fmt(char *buf, size_t len, size_t off, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (off >= len)
+		return off;
+	va_start(ap, fmt);
+	w = vsnprintf(buf + off, len - off, fmt, ap);
+	va_end(ap);
+	if (w < 0)
+		return off;
+	return off + (size_t)w;
+}
+
+/*
+ * ,"op":{...}: what the operation asked for.  Modbus: unit, fc, subfn
+ * (FC 8), mei (FC 43), spans and the register values written (at most
+ * EVENTS_VALUES_MAX, "values_total" says how many there were).
+ */
+static size_t
+put_op(char *buf, size_t len, size_t off, const struct zg_op *op)
+{
+	char esc[512], tmp[512];
+	int i;
+
+	if (op == NULL)
+		return off;
+	if (op->proto == ZG_PROTO_MODBUS) {
+		const struct zg_modbus_op *m = &op->u.modbus;
+
+		off = put_fmt(buf, len, off,
+			      ",\"op\":{\"proto\":\"modbus\",\"unit\":%u,\"fc\":%u",
+			      m->unit, m->fc);
+		if (m->fc == 8)
+			off = put_fmt(buf, len, off, ",\"subfn\":%u", m->subfn);
+		if (m->fc == 43)
+			off = put_fmt(buf, len, off, ",\"mei\":%u", m->mei);
+		off = put_fmt(buf, len, off, ",\"spans\":[");
+		for (i = 0; i < m->nspans && i < 2; i++)
+			off = put_fmt(buf, len, off,
+				      "%s{\"table\":\"%s\",\"access\":\"%s\",\"addr\":%u,\"qty\":%u}",
+				      i ? "," : "",
+				      m->spans[i].table < ZG_MB_NTABLES
+					      ? mb_tables[m->spans[i].table] : "unknown",
+				      m->spans[i].access == ZG_MB_WRITE ? "write" : "read",
+				      m->spans[i].addr, m->spans[i].qty);
+		off = put_fmt(buf, len, off, "]");
+		if (m->values != NULL && m->nvalues > 0) {
+			off = put_fmt(buf, len, off, ",\"values\":[");
+			for (i = 0; i < m->nvalues && i < EVENTS_VALUES_MAX; i++)
+				off = put_fmt(buf, len, off, "%s%u", i ? "," : "",
+					      m->values[i]);
+			off = put_fmt(buf, len, off, "],\"values_total\":%u",
+				      m->nvalues);
+		}
+		return put_fmt(buf, len, off, "}");
+	}
+	if (op->proto == ZG_PROTO_MQTT) {
+		const struct zg_mqtt_op *q = &op->u.mqtt;
+		size_t tl = q->topic_len < sizeof(tmp) - 1 ? q->topic_len
+							   : sizeof(tmp) - 1;
+
+		memcpy(tmp, q->topic ? q->topic : "", q->topic ? tl : 0);
+		tmp[q->topic ? tl : 0] = '\0';
+		json_escape(esc, sizeof(esc), tmp);
+		off = put_fmt(buf, len, off,
+			      ",\"op\":{\"proto\":\"mqtt\",\"action\":\"%s\",\"qos\":%u,\"retain\":%s,\"topic\":\"%s\"",
+			      q->action == ZG_MQTT_SUBSCRIBE ? "subscribe" : "publish",
+			      q->qos, q->retain ? "true" : "false", esc);
+		off = put_str(buf, len, off, "client_id", q->client_id);
+		return put_fmt(buf, len, off, "}");
+	}
+	if (op->proto == ZG_PROTO_HTTP) {
+		off = put_fmt(buf, len, off, ",\"op\":{\"proto\":\"http\"");
+		off = put_str(buf, len, off, "method", op->u.http.method);
+		off = put_str(buf, len, off, "path", op->u.http.path);
+		return put_fmt(buf, len, off, "}");
+	}
+	return off;
+}
+
 int
 events_format_json(const char *source, const struct zg_event *ev, char *buf,
 		   size_t len)
 {
+	return events_format_json_seq(source, ev, 0, buf, len);
+}
+
+int
+events_format_json_seq(const char *source, const struct zg_event *ev,
+		       uint64_t seq, char *buf, size_t len)
+{
+	const struct zg_detection *dt = ev->detection;
 	const struct zg_verdict *v = ev->verdict;
 	struct timespec now;
 	char ts[40];
@@ -54,8 +156,13 @@ events_format_json(const char *source, const struct zg_event *ev, char *buf,
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	w = snprintf(buf, len, "{\"ts\":\"%s.%03ldZ\",\"severity\":\"%s\"", ts,
-		     now.tv_nsec / 1000000L, sev_name(ev->severity));
+	if (seq > 0)
+		w = snprintf(buf, len, "{\"ts\":\"%s.%03ldZ\",\"seq\":%llu,\"severity\":\"%s\"",
+			     ts, now.tv_nsec / 1000000L, (unsigned long long)seq,
+			     sev_name(ev->severity));
+	else
+		w = snprintf(buf, len, "{\"ts\":\"%s.%03ldZ\",\"severity\":\"%s\"",
+			     ts, now.tv_nsec / 1000000L, sev_name(ev->severity));
 	if (w < 0 || (size_t)w >= len)
 		return -1;
 	off = (size_t)w;
@@ -64,6 +171,16 @@ events_format_json(const char *source, const struct zg_event *ev, char *buf,
 	off = put_str(buf, len, off, "peer", ev->peer);
 	off = put_str(buf, len, off, "identity", ev->identity);
 	off = put_str(buf, len, off, "target", ev->target);
+	if (dt != NULL) {
+		off = put_str(buf, len, off, "detection", dt->id);
+		off = put_str(buf, len, off, "technique", dt->technique);
+		off = put_str(buf, len, off, "technique_name", dt->technique_name);
+		off = put_str(buf, len, off, "attack_version", dt->attack_version);
+		off = put_str(buf, len, off, "zone", dt->zone);
+		off = put_str(buf, len, off, "evidence", dt->evidence);
+		off = put_str(buf, len, off, "action", dt->action);
+		off = put_fmt(buf, len, off, ",\"score\":%.1f", dt->score);
+	}
 	if (v != NULL) {
 		off = put_str(buf, len, off, "verdict",
 			      v->decision == ZG_ALLOW ? "allow" : "deny");
@@ -84,6 +201,7 @@ events_format_json(const char *source, const struct zg_event *ev, char *buf,
 								     : "deny");
 	}
 	off = put_str(buf, len, off, "detail", ev->detail);
+	off = put_op(buf, len, off, ev->op);
 	if (off + 2 > len)
 		return -1;
 	buf[off++] = '}';
@@ -94,13 +212,22 @@ events_format_json(const char *source, const struct zg_event *ev, char *buf,
 void
 events_emit(struct zg_daemon *d, const char *source, const struct zg_event *ev)
 {
-	char json[2048];
+	char json[EVENTS_JSON_MAX];
 
 	d->events_total++;
-	if (events_format_json(source, ev, json, sizeof(json)) < 0)
-		snprintf(json, sizeof(json), "{\"kind\":\"event.too_long\"}");
+	if (events_format_json_seq(source, ev, d->events_total, json,
+				   sizeof(json)) < 0)
+		snprintf(json, sizeof(json),
+			 "{\"seq\":%llu,\"kind\":\"event.too_long\"}",
+			 (unsigned long long)d->events_total);
 	log_event_json(ev->severity >= ZG_SEV_MEDIUM ? ZG_LOG_WARN : ZG_LOG_INFO,
 		       ev->peer, json);
 	bus_security_event(d, source, ev->verdict ? ev->verdict->from_zone : NULL,
 			   json, strlen(json));
+	evring_event(ev->kind ? ev->kind : "unknown", sev_name(ev->severity), json);
+	if (d->evlog != NULL)
+		eventlog_write(d->evlog, json, strlen(json));
+	/* Then the threat engine, which may raise events of its own. */
+	if (d->threat != NULL && ev->detection == NULL)
+		threat_event(d->threat, source, ev);
 }

@@ -38,9 +38,13 @@
 #include "gateway/bus.h"
 #include "gateway/conf.h"
 #include "gateway/daemon.h"
+#include "gateway/eventlog.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/metrics_http.h"
 #include "gateway/pidfile.h"
 #include "gateway/plugin_host.h"
+#include "gateway/threat.h"
 #include "segments/segments.h"
 
 struct mainctx {
@@ -51,6 +55,7 @@ struct mainctx {
 	char *pidfile;
 	struct event *ev_hup, *ev_term, *ev_int, *ev_drain;
 	struct zg_admin *admin;
+	struct metrics_http *metrics;
 	struct timespec drain_deadline;
 	int exit_code;
 };
@@ -138,6 +143,37 @@ plugins_prepare(struct zg_daemon *d, const struct zg_conf *c,
 	return hs;
 }
 
+/*
+ * Follow events.file of a new configuration: same path, keep the open log
+ * (SIGHUP reopened it already); another path or none, switch.  A path
+ * that cannot be opened keeps the old log and says so.
+ */
+static void
+events_apply(struct zg_daemon *d, const struct zg_conf *c)
+{
+	struct eventlog *nl;
+	char err[300];
+
+	if (c->events_file == NULL) {
+		if (d->evlog != NULL)
+			log_info("event log %s closed (events.file removed)",
+				 eventlog_path(d->evlog));
+		eventlog_free(d->evlog);
+		d->evlog = NULL;
+		return;
+	}
+	if (d->evlog != NULL &&
+	    strcmp(eventlog_path(d->evlog), c->events_file) == 0)
+		return;
+	nl = eventlog_open(c->events_file, c->events_mode, err, sizeof(err));
+	if (nl == NULL) {
+		log_errx("%s%s", err, d->evlog ? ": keeping the previous event log" : "");
+		return;
+	}
+	eventlog_free(d->evlog);
+	d->evlog = nl;
+}
+
 /* ------------------------------------------------------------------ */
 
 /*
@@ -207,6 +243,10 @@ do_reload(struct mainctx *m, const char *why, struct cfg_errs *e)
 	      nc->spool.fsync != d->conf->spool.fsync ||
 	      nc->spool.on_full != d->conf->spool.on_full)))
 		log_warnx("spool settings changed: they take effect at the next restart");
+	if ((nc->metrics_listen == NULL) != (d->conf->metrics_listen == NULL) ||
+	    (nc->metrics_listen != NULL &&
+	     strcmp(nc->metrics_listen, d->conf->metrics_listen) != 0))
+		log_warnx("metrics.listen changed: takes effect at the next restart");
 	log_configure(&nc->log);
 	for (j = 0; j < nold; j++) {
 		if (old[j] != NULL) {
@@ -227,6 +267,8 @@ do_reload(struct mainctx *m, const char *why, struct cfg_errs *e)
 
 		d->conf = nc;
 		seg_state_set_fail_open(d->segstate, nc->fail_mode == 1);
+		threat_configure(d->threat, &nc->threat);
+		events_apply(d, nc);
 		free(d->plugins);
 		d->plugins = hs;
 		d->nplugins = nc->nplugins;
@@ -323,6 +365,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch (sig) {
 	case SIGHUP:
+		/* Rotation first: also when the reload below fails. */
+		if (m->d.evlog != NULL && eventlog_reopen(m->d.evlog) == 0)
+			log_info("SIGHUP: event log %s reopened",
+				 eventlog_path(m->d.evlog));
 		if (!m->d.draining) {
 			struct cfg_errs e;
 
@@ -491,6 +537,22 @@ main(int argc, char **argv)
 		log_errx("cannot create the event loop");
 		return 1;
 	}
+	m.d.threat = threat_new(&m.d);
+	if (m.d.threat == NULL) {
+		log_errx("out of memory");
+		return 1;
+	}
+	threat_configure(m.d.threat, &m.d.conf->threat);
+	if (m.d.conf->events_file != NULL) {
+		m.d.evlog = eventlog_open(m.d.conf->events_file,
+					  m.d.conf->events_mode, err,
+					  sizeof(err));
+		if (m.d.evlog == NULL) {
+			log_errx("%s", err);
+			m.exit_code = 1;
+			goto out;
+		}
+	}
 	m.ev_hup = evsignal_new(m.d.base, SIGHUP, on_signal, &m);
 	m.ev_term = evsignal_new(m.d.base, SIGTERM, on_signal, &m);
 	m.ev_int = evsignal_new(m.d.base, SIGINT, on_signal, &m);
@@ -521,6 +583,15 @@ main(int argc, char **argv)
 	} else {
 		log_info("no spool { } configured: telemetry and events are not sent northbound");
 	}
+	if (m.d.conf->metrics_listen != NULL) {
+		m.metrics = metrics_http_new(&m.d, m.d.conf->metrics_listen, err,
+					     sizeof(err));
+		if (m.metrics == NULL) {
+			log_errx("%s", err);
+			m.exit_code = 1;
+			goto out;
+		}
+	}
 	for (i = 0; i < m.d.nplugins; i++) {
 		if (plugin_start(m.d.plugins[i], &m.d.conf->plugins[i]) < 0) {
 			log_errx("plugin %s failed to start: zonegated stops (fail closed)",
@@ -548,11 +619,18 @@ out:
 	bus_free(m.d.bus);
 	m.d.bus = NULL;
 	admin_free(m.admin);
+	metrics_http_free(m.metrics);
+	metrics_reset();
 	if (m.ev_drain)
 		event_free(m.ev_drain);
-	event_free(m.ev_hup);
-	event_free(m.ev_term);
-	event_free(m.ev_int);
+	if (m.ev_hup)
+		event_free(m.ev_hup);
+	if (m.ev_term)
+		event_free(m.ev_term);
+	if (m.ev_int)
+		event_free(m.ev_int);
+	threat_free(m.d.threat);
+	eventlog_free(m.d.evlog);
 	event_base_free(m.d.base);
 	conf_free(m.d.conf);
 	seg_state_free(m.d.segstate);

@@ -30,6 +30,7 @@
 #include "gateway/decide.h"
 #include "gateway/events.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/netaddr.h"
 #include "gateway/plugin_host.h"
 #include "gateway/tls_host.h"
@@ -218,6 +219,8 @@ listener_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
+	metrics_counter_add2("zonegate_connections_total", "plugin", l->h->name,
+			     "listener", l->addr, 1);
 	l->cb(fd, sa, (socklen_t)salen, l->arg);
 }
 
@@ -420,10 +423,20 @@ api_identify_addr(struct zg_host *h, const struct sockaddr *sa,
 	return gw_identify_addr(h->d, sa, salen, buf, buflen);
 }
 
+/* A plugin's event: detection fields are the engine's alone. */
 static void
 api_event(struct zg_host *h, const struct zg_event *ev)
 {
-	events_emit(h->d, h->name, ev);
+	struct zg_event e = *ev;
+
+	e.detection = NULL;
+	events_emit(h->d, h->name, &e);
+}
+
+static void
+api_observe(struct zg_host *h, const struct zg_observation *o)
+{
+	gw_observe(h->d, h->name, o);
 }
 
 static int
@@ -589,6 +602,7 @@ static const struct zg_host_api host_api = {
 	.cfg_file = api_cfg_file,
 	.tls_client_ctx = api_tls_client_ctx,
 	.tls_connect = api_tls_connect,
+	.observe = api_observe,
 };
 
 /* ---------------------------------------------------------------- */
@@ -858,6 +872,15 @@ plugin_unload(struct zg_host *h)
 	free(h->name);
 	free(h->path);
 	free(h);
+}
+
+int
+plugin_status(struct zg_host *h, const struct zg_status_out *out)
+{
+	if (!h->started || h->desc->status == NULL)
+		return -1;
+	h->desc->status(h->state, out);
+	return 0;
 }
 
 const char *

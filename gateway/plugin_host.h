@@ -31,6 +31,13 @@ int plugin_drain(struct zg_host *h);
 /* fini() if started, free listeners and timers, dlclose, free. */
 void plugin_unload(struct zg_host *h);
 
+/*
+ * The plugin's status() into out (live sessions, device state).  -1 when
+ * the plugin is not running or reports nothing.
+ */
+struct zg_status_out;
+int plugin_status(struct zg_host *h, const struct zg_status_out *out);
+
 const char *plugin_name(const struct zg_host *h);
 const char *plugin_version(const struct zg_host *h);
 const char *plugin_path(const struct zg_host *h);

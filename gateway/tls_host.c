@@ -33,6 +33,7 @@
 #include "gateway/cfgutil.h"
 #include "gateway/identity.h"
 #include "gateway/netaddr.h"
+#include "gateway/metrics.h"
 #include "gateway/tls.h"
 #include "gateway/tls_host.h"
 
@@ -388,6 +389,22 @@ tls_host_fail_kind(const struct zg_tls *t)
 	return names[k];
 }
 
+/*
+ * A session ends: if its handshake never completed, count the failure by
+ * reason.  Every session ends through close or free, whatever the plugin
+ * does with the error event, so this counts each failure exactly once.
+ */
+static void
+count_handshake_failure(const struct zg_tls *t)
+{
+	const struct tls_conn *c = (const struct tls_conn *)t;
+
+	if (c != NULL && !tls_conn_established(c) &&
+	    tls_conn_fail(c) != TLS_FAIL_NONE)
+		metrics_counter_add("zonegate_tls_handshake_failures_total",
+				    "reason", tls_host_fail_kind(t), 1);
+}
+
 const char *
 tls_host_error(const struct zg_tls *t)
 {
@@ -399,11 +416,13 @@ tls_host_error(const struct zg_tls *t)
 void
 tls_host_close(struct zg_tls *t)
 {
+	count_handshake_failure(t);
 	tls_conn_close((struct tls_conn *)t);
 }
 
 void
 tls_host_free(struct zg_tls *t)
 {
+	count_handshake_failure(t);
 	tls_conn_free((struct tls_conn *)t);
 }

@@ -4,11 +4,15 @@
  *
  *   zonegatectl [-c FILE] [--json] explain IDENTITY TARGET OPERATION...
  *   zonegatectl [--socket PATH | -c FILE] [--json]
- *               status | quarantine ID | release ID | quarantined | reload
+ *               status | zones | devices | sessions | uplinks |
+ *               events [-f] [-n N] | quarantine ID | release ID |
+ *               quarantined | reload
  *
  * The admin commands send one JSON request line and print the daemon's
- * answer: as it came with --json, else as "key: value" lines.  Exit
- * status: 0 done, 1 the daemon refused or failed, 2 usage or no daemon.
+ * answer: as it came with --json, else as "key: value" lines or, for the
+ * lists, aligned columns.  `events -f' keeps the connection open and
+ * prints each new event as it happens.  Exit status: 0 done, 1 the
+ * daemon refused or failed, 2 usage or no daemon.
  *
  * OPERATION is one of
  *   modbus read-coils|read-discrete|read-holding|read-input ADDR QTY
@@ -55,7 +59,10 @@ usage(FILE *out)
 		"       zonegatectl [--socket PATH | -c FILE] [--json] COMMAND\n"
 		"       zonegatectl -V | -h\n"
 		"commands (to a running zonegated, default socket %s):\n"
-		"  status | quarantine IDENTITY | release IDENTITY | quarantined | reload\n"
+		"  status | zones | devices | sessions | uplinks\n"
+		"  events [-f] [-n N]   recent events; -f follows new ones\n"
+		"  quarantine IDENTITY | release IDENTITY | quarantined | reload\n"
+		"  scores | learned\n"
 		"operations:\n"
 		"  modbus read-coils|read-discrete|read-holding|read-input ADDR QTY\n"
 		"  modbus write-coil ADDR 0|1\n"
@@ -226,6 +233,45 @@ modbus_pdu(int argc, char **argv, uint8_t *pdu, size_t *len)
 #define CTL_TIMEOUT_MS 60000         /* a reload may take a while */
 
 /*
+ * Connect to the admin socket at path.  On failure say which path and
+ * what to do (the daemon is not running, runs with another admin.socket,
+ * or the caller lacks the group) and return -1.
+ */
+static int
+admin_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, e;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "zonegatectl: socket path too long: %s\n", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		return fd;
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	fprintf(stderr, "zonegatectl: cannot connect to %s: %s: ", path,
+		strerror(e));
+	if (e == ENOENT || e == ECONNREFUSED)
+		fprintf(stderr,
+			"zonegated is not running%s (start it with \"systemctl start zonegated\" or \"zonegated -c FILE\"), "
+			"or it serves another admin.socket (-c FILE reads it from the config, --socket PATH names it)\n",
+			e == ECONNREFUSED ? " (the socket file is stale)" : "");
+	else if (e == EACCES || e == EPERM)
+		fprintf(stderr,
+			"run zonegatectl as root or as a member of the socket's group (admin.group)\n");
+	else
+		fprintf(stderr, "is zonegated running? (--socket to choose another path)\n");
+	return -1;
+}
+
+/*
  * Send one request line to the admin socket at path and read one answer
  * line into a new string (*answer, without the newline).  Refuses an
  * answer over CTL_ANSWER_MAX and a daemon silent for CTL_TIMEOUT_MS.
@@ -234,29 +280,15 @@ modbus_pdu(int argc, char **argv, uint8_t *pdu, size_t *len)
 static int
 admin_call(const char *path, const char *req, char **answer)
 {
-	struct sockaddr_un sun;
 	struct pollfd pfd;
 	size_t len = 0, off = 0, rl = strlen(req);
 	char *buf;
 	ssize_t n;
 	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "zonegatectl: socket path too long: %s\n", path);
+	fd = admin_connect(path);
+	if (fd < 0)
 		return 2;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr,
-			"zonegatectl: cannot connect to %s: %s: is zonegated running? (--socket to choose another path)\n",
-			path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return 2;
-	}
 	while (off < rl) {
 		n = send(fd, req + off, rl - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
@@ -523,6 +555,536 @@ bad:
 	return 2;
 }
 
+/* ------------------------------------------------------------------ */
+/* Lists as aligned columns                                            */
+
+#define ROW_FIELDS 32
+#define FIELD_MAX 256
+
+struct row {
+	int n;
+	char key[ROW_FIELDS][64];
+	char val[ROW_FIELDS][FIELD_MAX];
+};
+
+/*
+ * A JSON value at *p as text into out (outsz bytes; NULL: just skip
+ * it): strings unescaped, null as "-", true/false as yes/no, arrays
+ * joined with ",", objects as "{...}".  Depth is bounded.  0 or -1.
+ */
+static int
+jv_text(const char **pp, char *out, size_t outsz, int depth)
+{
+	const char *p = *pp;
+	size_t n = 0;
+
+#define PUT(c) do { if (out != NULL && n + 1 < outsz) out[n++] = (c); } while (0)
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (depth > 8)
+		return -1;
+	if (*p == '"') {
+		for (p++; *p != '"'; p++) {
+			if (*p == '\0')
+				return -1;
+			if (*p == '\\') {
+				p++;
+				if (*p == '\0')
+					return -1;
+				if (*p == 'u') {
+					if (strnlen(p, 5) < 5)
+						return -1;
+					PUT('?');
+					p += 4;
+				} else {
+					PUT(*p == 'n' || *p == 't' ? ' ' : *p);
+				}
+			} else {
+				PUT(*p);
+			}
+		}
+		p++;
+	} else if (*p == '[' || *p == '{') {
+		char close = *p == '[' ? ']' : '}';
+		bool first = true;
+
+		for (p++;; first = false) {
+			while (*p == ' ')
+				p++;
+			if (*p == close) {
+				p++;
+				break;
+			}
+			if (!first) {
+				if (*p != ',')
+					return -1;
+				p++;
+				PUT(',');
+			}
+			if (close == '}') {
+				if (jv_text(&p, NULL, 0, depth + 1) < 0)
+					return -1;
+				while (*p == ' ')
+					p++;
+				if (*p++ != ':')
+					return -1;
+				if (jv_text(&p, NULL, 0, depth + 1) < 0)
+					return -1;
+				continue;
+			}
+			if (out != NULL && n + 1 < outsz) {
+				size_t room = outsz - n;
+
+				if (jv_text(&p, out + n, room, depth + 1) < 0)
+					return -1;
+				n += strlen(out + n);
+			} else if (jv_text(&p, NULL, 0, depth + 1) < 0) {
+				return -1;
+			}
+		}
+		if (close == '}' && out != NULL)
+			n = (size_t)snprintf(out, outsz, "{...}");
+	} else {
+		const char *s = p;
+
+		while (*p != '\0' && strchr(",}] \t\r\n", *p) == NULL)
+			p++;
+		if (p == s)
+			return -1;
+		if (p - s == 4 && strncmp(s, "null", 4) == 0)
+			PUT('-');
+		else if (p - s == 4 && strncmp(s, "true", 4) == 0) {
+			PUT('y'); PUT('e'); PUT('s');
+		} else if (p - s == 5 && strncmp(s, "false", 5) == 0) {
+			PUT('n'); PUT('o');
+		} else
+			for (; s < p; s++)
+				PUT(*s);
+	}
+#undef PUT
+	if (out != NULL && outsz > 0)
+		out[n < outsz ? n : outsz - 1] = '\0';
+	*pp = p;
+	return 0;
+}
+
+/* The members of the object at *p into r (scalars as text). */
+static int
+row_parse(const char **pp, struct row *r)
+{
+	const char *p = *pp;
+	char key[64];
+
+	r->n = 0;
+	while (*p == ' ')
+		p++;
+	if (*p++ != '{')
+		return -1;
+	for (;;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '}') {
+			p++;
+			break;
+		}
+		if (jv_text(&p, key, sizeof(key), 1) < 0)
+			return -1;
+		while (*p == ' ')
+			p++;
+		if (*p++ != ':')
+			return -1;
+		if (r->n < ROW_FIELDS) {
+			snprintf(r->key[r->n], sizeof(r->key[0]), "%s", key);
+			if (jv_text(&p, r->val[r->n], FIELD_MAX, 1) < 0)
+				return -1;
+			r->n++;
+		} else if (jv_text(&p, NULL, 0, 1) < 0) {
+			return -1;
+		}
+	}
+	*pp = p;
+	return 0;
+}
+
+static const char *
+row_get(const struct row *r, const char *key)
+{
+	int i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->key[i], key) == 0)
+			return r->val[i][0] ? r->val[i] : "-";
+	return "-";
+}
+
+/* Find the top-level member `key' of the answer: its value, or NULL. */
+static const char *
+member(const char *answer, const char *key)
+{
+	const char *p = answer;
+	char k[64];
+
+	while (*p == ' ')
+		p++;
+	if (*p++ != '{')
+		return NULL;
+	for (;;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p != '"' || jv_text(&p, k, sizeof(k), 1) < 0)
+			return NULL;
+		while (*p == ' ')
+			p++;
+		if (*p++ != ':')
+			return NULL;
+		while (*p == ' ')
+			p++;
+		if (strcmp(k, key) == 0)
+			return p;
+		if (jv_text(&p, NULL, 0, 1) < 0)
+			return NULL;
+	}
+}
+
+/* Seconds as "42s", "12m03s", "3h07m", "2d04h". */
+static const char *
+fmt_age(const char *secs, char *buf, size_t len)
+{
+	char *end;
+	double d = strtod(secs, &end);
+	long s;
+
+	if (end == secs || d < 0)
+		return secs;
+	s = (long)d;
+	if (s < 60)
+		snprintf(buf, len, "%lds", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+	else
+		snprintf(buf, len, "%ldd%02ldh", s / 86400, (s % 86400) / 3600);
+	return buf;
+}
+
+struct column {
+	const char *key;
+	const char *head;
+	bool age;   /* seconds shown as an age */
+};
+
+#define TABLE_ROWS_MAX 4096
+
+/*
+ * Print the array `key' of the answer as a table: a header line, then
+ * one line per element, columns padded to their widest cell (the last
+ * column is not padded).  `none' is printed when the array is empty.
+ */
+static int
+print_table(const char *answer, const char *key, const struct column *cols,
+	    int ncols, const char *none)
+{
+	const char *p = member(answer, key);
+	struct row *rows = NULL;
+	size_t nrows = 0, i;
+	int w[ROW_FIELDS], c;
+	char age[32];
+
+	if (p == NULL || *p++ != '[')
+		goto bad;
+	rows = calloc(TABLE_ROWS_MAX, sizeof(*rows));
+	if (rows == NULL)
+		return 2;
+	for (;;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == ']')
+			break;
+		if (nrows >= TABLE_ROWS_MAX)
+			break;
+		if (row_parse(&p, &rows[nrows]) < 0)
+			goto bad;
+		nrows++;
+	}
+	if (nrows == 0) {
+		printf("%s\n", none);
+		free(rows);
+		return 0;
+	}
+	for (c = 0; c < ncols; c++) {
+		w[c] = (int)strlen(cols[c].head);
+		for (i = 0; i < nrows; i++) {
+			const char *v = row_get(&rows[i], cols[c].key);
+
+			if (cols[c].age && strcmp(v, "-") != 0)
+				v = fmt_age(v, age, sizeof(age));
+			if ((int)strlen(v) > w[c])
+				w[c] = (int)strlen(v);
+		}
+	}
+	for (c = 0; c < ncols; c++)
+		printf("%-*s%s", c + 1 < ncols ? w[c] : 0, cols[c].head,
+		       c + 1 < ncols ? "  " : "\n");
+	for (i = 0; i < nrows; i++) {
+		for (c = 0; c < ncols; c++) {
+			const char *v = row_get(&rows[i], cols[c].key);
+
+			if (cols[c].age && strcmp(v, "-") != 0)
+				v = fmt_age(v, age, sizeof(age));
+			printf("%-*s%s", c + 1 < ncols ? w[c] : 0, v,
+			       c + 1 < ncols ? "  " : "\n");
+		}
+	}
+	free(rows);
+	return 0;
+bad:
+	free(rows);
+	fprintf(stderr, "zonegatectl: cannot read the daemon's answer: %s\n",
+		answer);
+	return 2;
+}
+
+/*
+ * One event in human form:
+ *   2026-12-03T10:01:04.123Z high     admin.quarantine identity=x detail=...
+ */
+static void
+print_event_line(const char *json)
+{
+	static const char *const skip[] = { "ts", "severity", "kind", NULL };
+	const char *p = json;
+	struct row r;
+	int i, k;
+
+	if (row_parse(&p, &r) < 0) {
+		printf("%s\n", json);
+		return;
+	}
+	printf("%s %-8s %s", row_get(&r, "ts"), row_get(&r, "severity"),
+	       row_get(&r, "kind"));
+	for (i = 0; i < r.n; i++) {
+		for (k = 0; skip[k] != NULL; k++)
+			if (strcmp(r.key[i], skip[k]) == 0)
+				break;
+		if (skip[k] == NULL)
+			printf(" %s=%s%s%s", r.key[i],
+			       strchr(r.val[i], ' ') ? "\"" : "", r.val[i],
+			       strchr(r.val[i], ' ') ? "\"" : "");
+	}
+	putchar('\n');
+}
+
+/* events (human): the last `nlast' events of the answer, oldest first. */
+static int
+print_events(const char *answer, long nlast)
+{
+	const char *p = member(answer, "events"), *s;
+	size_t n = 0, skip, i;
+	char *line;
+
+	if (p == NULL || *p != '[')
+		goto bad;
+	/* Count first, to print only the last nlast. */
+	for (s = p + 1;;) {
+		while (*s == ' ' || *s == ',')
+			s++;
+		if (*s == ']')
+			break;
+		if (jv_text(&s, NULL, 0, 1) < 0)
+			goto bad;
+		n++;
+	}
+	if (n == 0) {
+		printf("no events since zonegated started\n");
+		return 0;
+	}
+	skip = nlast > 0 && (size_t)nlast < n ? n - (size_t)nlast : 0;
+	for (s = p + 1, i = 0; i < n; i++) {
+		const char *start;
+
+		while (*s == ' ' || *s == ',')
+			s++;
+		start = s;
+		if (jv_text(&s, NULL, 0, 1) < 0)
+			goto bad;
+		if (i < skip)
+			continue;
+		line = strndup(start, (size_t)(s - start));
+		if (line == NULL)
+			return 2;
+		print_event_line(line);
+		free(line);
+	}
+	return 0;
+bad:
+	fprintf(stderr, "zonegatectl: cannot read the daemon's answer: %s\n",
+		answer);
+	return 2;
+}
+
+/*
+ * events -f: send `follow', then print every line the daemon streams
+ * until it closes (exit 1: the daemon stopped or cut us off) or we are
+ * interrupted.  Lines are bounded by CTL_LINE_MAX.
+ */
+#define CTL_LINE_MAX (64 * 1024)
+
+static int
+follow_events(const char *path, bool json)
+{
+	static const char req[] = "{\"cmd\":\"follow\"}\n";
+	char *buf;
+	size_t len = 0;
+	ssize_t n;
+	bool first = true;
+	int fd;
+
+	fd = admin_connect(path);
+	if (fd < 0)
+		return 2;
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+		fprintf(stderr, "zonegatectl: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 2;
+	}
+	buf = malloc(CTL_LINE_MAX + 1);
+	if (buf == NULL) {
+		close(fd);
+		return 2;
+	}
+	for (;;) {
+		char *nl;
+
+		n = read(fd, buf + len, CTL_LINE_MAX - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "zonegatectl: %s: zonegated closed the event stream\n",
+				path);
+			break;
+		}
+		len += (size_t)n;
+		while ((nl = memchr(buf, '\n', len)) != NULL) {
+			*nl = '\0';
+			if (first) {
+				first = false;
+				if (strstr(buf, "\"ok\":true") != buf + 1) {
+					print_answer(buf);
+					goto out;
+				}
+				fprintf(stderr, "zonegatectl: following events on %s (interrupt to stop)\n",
+					path);
+			} else if (strncmp(buf, "{\"ok\":false", 11) == 0) {
+				print_answer(buf);
+				goto out;
+			} else if (json) {
+				printf("%s\n", buf);
+			} else {
+				print_event_line(buf);
+			}
+			fflush(stdout);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len);
+		}
+		if (len == CTL_LINE_MAX) {
+			fprintf(stderr, "zonegatectl: %s: event line too long\n", path);
+			break;
+		}
+	}
+out:
+	free(buf);
+	close(fd);
+	return 1;
+}
+
+/* Human output of the list commands; other answers as key: value. */
+static int
+print_human(const char *cmd, const char *answer, long nlast)
+{
+	static const struct column zones[] = {
+		{ "name", "ZONE", false }, { "ndevices", "DEVICES", false },
+		{ "conduits", "CONDUITS", false }, { "isolated", "ISOLATED", false },
+		{ "devices", "MEMBERS", false },
+	};
+	static const struct column devices[] = {
+		{ "identity", "DEVICE", false }, { "zone", "ZONE", false },
+		{ "assurance", "ASSURANCE", false }, { "online", "ONLINE", false },
+		{ "quarantined", "QUARANTINED", false },
+		{ "sessions", "SESSIONS", false }, { "address", "ADDRESS", false },
+	};
+	static const struct column sessions[] = {
+		{ "plugin", "PLUGIN", false }, { "peer", "PEER", false },
+		{ "identity", "IDENTITY", false },
+		{ "assurance", "ASSURANCE", false },
+		{ "listener", "LISTENER", false }, { "transport", "VIA", false },
+		{ "age", "AGE", true }, { "requests", "REQUESTS", false },
+		{ "denials", "DENIALS", false },
+	};
+	static const struct column uplinks[] = {
+		{ "name", "UPLINK", false }, { "kind", "KIND", false },
+		{ "state", "STATE", false }, { "state_for", "FOR", true },
+		{ "spool_depth", "SPOOLED", false },
+		{ "spool_bytes", "BYTES", false },
+		{ "oldest_unsent_age", "OLDEST", true },
+		{ "target", "TARGET", false },
+	};
+
+	if (strstr(answer, "\"ok\":true") != answer + 1)
+		return print_answer(answer);
+	if (strcmp(cmd, "zones") == 0)
+		return print_table(answer, "zones", zones, 5, "no zones configured");
+	if (strcmp(cmd, "devices") == 0)
+		return print_table(answer, "devices", devices, 7,
+				   "no devices configured");
+	if (strcmp(cmd, "sessions") == 0)
+		return print_table(answer, "sessions", sessions, 9,
+				   "no live sessions");
+	if (strcmp(cmd, "uplinks") == 0)
+		return print_table(answer, "uplinks", uplinks, 8,
+				   "no uplinks configured");
+	if (strcmp(cmd, "events") == 0)
+		return print_events(answer, nlast);
+	return print_answer(answer);
+}
+
+/*
+ * `learned' in human form: the snippet itself, ready to review and paste
+ * (JSON string escapes undone), so `zonegatectl learned > learned.conf'
+ * gives a file zonegated -t reads.
+ */
+static int
+print_snippet(const char *answer)
+{
+	const char *p = strstr(answer, "\"snippet\":\"");
+	unsigned c;
+
+	if (p == NULL)
+		return 2;
+	for (p += strlen("\"snippet\":\""); *p != '\0' && *p != '"'; p++) {
+		if (*p != '\\') {
+			putchar(*p);
+			continue;
+		}
+		switch (*++p) {
+		case 'n':
+			putchar('\n');
+			break;
+		case 'u':
+			if (sscanf(p + 1, "%4x", &c) == 1 && c < 0x80)
+				putchar((int)c);
+			p += 4;
+			break;
+		case '\0':
+			return 2;
+		default:
+			putchar(*p);
+			break;
+		}
+	}
+	return 0;
+}
+
 /*
  * Run an admin command (argv[0] and its arguments).  The socket is
  * `sock', else admin.socket of config file `file' when one was named,
@@ -530,13 +1092,16 @@ bad:
  */
 static int
 admin_command(int argc, char **argv, const char *sock, const char *file,
-	      bool json)
+	      bool json, bool follow, long nlast)
 {
 	static const struct {
 		const char *name;
 		int nargs;
 	} cmds[] = { { "status", 0 }, { "quarantine", 1 }, { "release", 1 },
-		     { "quarantined", 0 }, { "reload", 0 } };
+		     { "quarantined", 0 }, { "reload", 0 }, { "zones", 0 },
+		     { "devices", 0 }, { "sessions", 0 }, { "uplinks", 0 },
+		     { "events", 0 }, { "scores", 0 },
+		     { "learned", 0 } };
 	char req[1024], id[600], *answer = NULL, *path = NULL;
 	size_t i;
 	int rc;
@@ -544,7 +1109,8 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[0], cmds[i].name) == 0)
 			break;
-	if (i == sizeof(cmds) / sizeof(cmds[0]) || argc != 1 + cmds[i].nargs) {
+	if (i == sizeof(cmds) / sizeof(cmds[0]) || argc != 1 + cmds[i].nargs ||
+	    ((follow || nlast >= 0) && strcmp(argv[0], "events") != 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -569,6 +1135,11 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 	}
 	if (sock == NULL)
 		sock = CONF_DEFAULT_ADMIN_SOCKET;
+	if (follow) {
+		rc = follow_events(sock, json);
+		free(path);
+		return rc;
+	}
 	if (cmds[i].nargs == 1) {
 		json_escape(id, sizeof(id), argv[1]);
 		snprintf(req, sizeof(req), "{\"cmd\":\"%s\",\"identity\":\"%s\"}\n",
@@ -583,8 +1154,11 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 	if (json) {
 		printf("%s\n", answer);
 		rc = strstr(answer, "\"ok\":true") == answer + 1 ? 0 : 1;
+	} else if (strcmp(cmds[i].name, "learned") == 0 &&
+		   strstr(answer, "\"ok\":true") == answer + 1) {
+		rc = print_snippet(answer);
 	} else {
-		rc = print_answer(answer);
+		rc = print_human(argv[0], answer, nlast);
 	}
 	free(answer);
 	return rc;
@@ -640,14 +1214,16 @@ main(int argc, char **argv)
 		{ "role", required_argument, NULL, 'r' },
 		{ "client-id", required_argument, NULL, 'C' },
 		{ "assurance", required_argument, NULL, 'a' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "lines", required_argument, NULL, 'n' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = CONF_DEFAULT_FILE, *role = NULL, *client_id = NULL;
 	const char *sock = NULL, *file_arg = NULL;
-	bool json = false;
-	long unit = 1;
+	bool json = false, follow = false;
+	long unit = 1, nlast = -1;
 	int assurance = ZG_ASSURANCE_CERT, opt, rc = 2;
 	struct cfg_errs e;
 	struct zg_conf *c;
@@ -657,8 +1233,15 @@ main(int argc, char **argv)
 	char what[512];
 	size_t i;
 
-	while ((opt = getopt_long(argc, argv, "c:jVh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:jfn:Vh", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'f':
+			follow = true;
+			break;
+		case 'n':
+			if (num(optarg, 1, 100000, &nlast))
+				return 2;
+			break;
 		case 'c':
 			file = file_arg = optarg;
 			break;
@@ -702,7 +1285,8 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc >= 1 && strcmp(argv[0], "explain") != 0)
-		return admin_command(argc, argv, sock, file_arg, json);
+		return admin_command(argc, argv, sock, file_arg, json, follow,
+				     nlast);
 	if (argc < 5 || strcmp(argv[0], "explain") != 0) {
 		usage(stderr);
 		return 2;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -50,6 +51,8 @@ struct ex_session {
 	struct ex_state *st;
 	struct bufferevent *bev;
 	char peer[64];
+	struct timespec started;     /* for status() */
+	unsigned long long lines;    /* lines echoed */
 	struct ex_session *next;
 };
 
@@ -129,6 +132,16 @@ session_read(struct bufferevent *bev, void *arg)
 	size_t n;
 
 	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
+		s->lines++;
+		/* Not an event by itself: an observation for the threat engine
+		 * (ignored unless a detection reads "example.line"). */
+		struct zg_observation o = {
+			.kind = "example.line",
+			.peer = s->peer,
+			.value = (long long)n,
+		};
+
+		st->api->observe(st->h, &o);
 		evbuffer_add_printf(bufferevent_get_output(bev), "%s\n", line);
 		free(line);
 	}
@@ -184,6 +197,7 @@ ex_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 			 ntohs(in6->sin6_port));
 	}
 	s->st = st;
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	s->bev = bufferevent_socket_new(st->api->event_base(st->h), fd,
 					BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
@@ -314,6 +328,34 @@ ex_fini(void *state)
 	free(st);
 }
 
+/*
+ * Live sessions for `zonegatectl sessions': an echo client has no
+ * identity (the example does no authentication) and every line it sends
+ * counts as a request; none is ever denied.
+ */
+static void
+ex_status(void *state, const struct zg_status_out *out)
+{
+	struct ex_state *st = state;
+	struct ex_session *s;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (s = st->sessions; s != NULL && out->session != NULL; s = s->next) {
+		struct zg_session_info si;
+
+		memset(&si, 0, sizeof(si));
+		si.peer = s->peer;
+		si.assurance = ZG_ASSURANCE_NONE;
+		si.listener = st->listen;
+		si.transport = "tcp";
+		si.age = (double)(now.tv_sec - s->started.tv_sec) +
+			 (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
+		si.requests = s->lines;
+		out->session(out->arg, &si);
+	}
+}
+
 static const char *const ex_protocols[] = { "example-echo", NULL };
 
 static const struct zg_plugin ex_plugin = {
@@ -326,6 +368,7 @@ static const struct zg_plugin ex_plugin = {
 	.reload = ex_reload,
 	.drain = ex_drain,
 	.fini = ex_fini,
+	.status = ex_status,
 };
 
 ZG_PLUGIN_DECLARE(ex_plugin);

@@ -208,6 +208,8 @@ struct mb_session {
 	bool wait_outstanding;        /* identity at max_outstanding */
 	struct event *resume_ev;      /* deferred resume of reading */
 	bool closing;
+	struct timespec started;      /* accepted (monotonic): status.c */
+	uint64_t nrequests, ndenied;  /* framed requests, refused ones */
 	struct mb_session *next;
 };
 
@@ -253,6 +255,14 @@ void mb_event(struct mb_state *st, const char *kind, int sev,
 	      const struct mb_session *s, const char *target,
 	      const struct zg_verdict *v, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
+/* The same for an event about one request (zg_event.op). */
+void mb_event_op(struct mb_state *st, const char *kind, int sev,
+		 const struct mb_session *s, const char *target,
+		 const struct zg_verdict *v, const struct zg_op *op,
+		 const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
+/* status.c: zg_plugin.status (live sessions, device pools). */
+void mb_status(void *state, const struct zg_status_out *out);
 
 /* device.c */
 int mb_device_start(struct mb_device *d);

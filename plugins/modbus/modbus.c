@@ -688,6 +688,7 @@ static const struct zg_plugin mb_plugin = {
 	.reload = mb_reload,
 	.drain = mb_drain,
 	.fini = mb_fini,
+	.status = mb_status,
 };
 
 ZG_PLUGIN_DECLARE(mb_plugin);

@@ -38,19 +38,50 @@
  */
 #define MB_OUTPUT_HIGHWATER (64 * 1024)
 
+static void
+mb_eventv(struct mb_state *st, const char *kind, int sev,
+	  const struct mb_session *s, const char *target,
+	  const struct zg_verdict *v, const struct zg_op *op, const char *fmt,
+	  va_list ap) __attribute__((format(printf, 8, 0)));
+
 void
 mb_event(struct mb_state *st, const char *kind, int sev,
 	 const struct mb_session *s, const char *target,
 	 const struct zg_verdict *v, const char *fmt, ...)
 {
-	char detail[512];
-	struct zg_event ev;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	mb_eventv(st, kind, sev, s, target, v, NULL, fmt, ap);
 	va_end(ap);
+}
+
+/* An event about one request: the threat engine sees its fields. */
+void
+mb_event_op(struct mb_state *st, const char *kind, int sev,
+	    const struct mb_session *s, const char *target,
+	    const struct zg_verdict *v, const struct zg_op *op,
+	    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	mb_eventv(st, kind, sev, s, target, v, op, fmt, ap);
+	va_end(ap);
+}
+
+static void
+mb_eventv(struct mb_state *st, const char *kind, int sev,
+	  const struct mb_session *s, const char *target,
+	  const struct zg_verdict *v, const struct zg_op *op, const char *fmt,
+	  va_list ap)
+{
+	char detail[512];
+	struct zg_event ev;
+
+	vsnprintf(detail, sizeof(detail), fmt, ap);
 	memset(&ev, 0, sizeof(ev));
+	ev.op = op;
 	ev.kind = kind;
 	ev.severity = sev;
 	ev.peer = s ? s->peer : NULL;
@@ -258,6 +289,17 @@ reply(struct mb_session *s, uint16_t tid, uint8_t unit, const uint8_t *pdu,
 		bufferevent_write(s->bev, adu, MBAP_HEADER_LEN + len);
 	else
 		plain_write(s, adu, MBAP_HEADER_LEN + len);
+	if (len >= 2 && (pdu[0] & 0x80) != 0) {
+		/* For the threat engine: bursts of exceptions to one client. */
+		struct zg_observation o;
+
+		memset(&o, 0, sizeof(o));
+		o.kind = "modbus.exception_sent";
+		o.peer = s->peer;
+		o.identity = s->identity[0] ? s->identity : NULL;
+		o.value = pdu[1];
+		s->st->api->observe(s->st->h, &o);
+	}
 	if (!s->read_paused && out_length(s) > MB_OUTPUT_HIGHWATER) {
 		reading(s, false);
 		s->read_paused = true;
@@ -375,6 +417,7 @@ count_denial(struct mb_session *s)
 {
 	struct timespec now;
 
+	s->ndenied++;
 	if (s->lst->max_denials <= 0)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -549,6 +592,7 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 	enum mb_result res;
 	char desc[160];
 
+	s->nrequests++;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		mb_session_close(s, "out of memory");
@@ -559,12 +603,16 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 	desc[0] = '\0';
 	p->client_tid = f->tid;
 	p->client_unit = f->unit;
+	op.peer = s->peer;
+	op.identity = s->identity[0] ? s->identity : NULL;
+	op.assurance = (uint8_t)s->assurance;
+	op.role = s->role;
 
 	if (res == MB_ILLEGAL_DATA_VALUE || res == MB_ILLEGAL_DATA_ADDRESS) {
 		/* Malformed PDU in a sound frame: answer it, never forward. */
 		mb_describe(&p->req, desc, sizeof(desc));
-		mb_event(st, "modbus.malformed_request", ZG_SEV_LOW, s, NULL,
-			 NULL, "%s: %s", desc,
+		mb_event_op(st, "modbus.malformed_request", ZG_SEV_LOW, s, NULL,
+			    NULL, &op, "%s: %s", desc,
 			 p->req.why ? p->req.why : mb_result_str(res));
 		reply_exception(s, f->tid, f->unit, p->req.fc, (uint8_t)res);
 		free(p);
@@ -573,8 +621,8 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 	r = route_for(l, f->unit);
 	if (r == NULL) {
 		mb_describe(&p->req, desc, sizeof(desc));
-		mb_event(st, "modbus.no_route", ZG_SEV_LOW, s, NULL, NULL,
-			 "%s: no device behind unit %u on listener %s", desc,
+		mb_event_op(st, "modbus.no_route", ZG_SEV_LOW, s, NULL, NULL,
+			    &op, "%s: no device behind unit %u on listener %s", desc,
 			 f->unit, l->addr);
 		/* 0x0A tells which units exist: only identified peers learn
 		 * that; others get the same answer as a denial. */
@@ -585,9 +633,6 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 		return count_denial(s);
 	}
 
-	op.identity = s->identity[0] ? s->identity : NULL;
-	op.assurance = (uint8_t)s->assurance;
-	op.role = s->role;
 	op.target = r->dev->identity;
 	/* The device may sit behind another unit id than the client used. */
 	if (r->dev->unit >= 0)
@@ -596,8 +641,8 @@ handle_request(struct mb_session *s, const struct mbap_frame *f)
 
 	if (v.decision != ZG_ALLOW) {
 		mb_describe(&p->req, desc, sizeof(desc));
-		mb_event(st, "modbus.denied", denial_severity(&op), s,
-			 r->dev->identity, &v, "%s", desc);
+		mb_event_op(st, "modbus.denied", denial_severity(&op), s,
+			    r->dev->identity, &v, &op, "%s", desc);
 		free(p);
 		switch (l->deny_action) {
 		case MB_DENY_CLOSE:
@@ -897,6 +942,7 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	}
 	s->st = st;
 	s->lst = l;
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	memcpy(&s->peer_sa, peer, peerlen);
 	format_peer(peer, s->peer, sizeof(s->peer));
 	for (o = st->sessions; o != NULL; o = o->next)

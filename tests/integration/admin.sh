@@ -22,7 +22,7 @@ LOG=$D/gw.log
 out=$("$CTL" --socket "$SOCK" status 2>&1)
 t_is "$?" 2 "zonegatectl without a daemon exits 2"
 t_ok "  ... and says why" grep -qF \
-	"cannot connect to $SOCK: No such file or directory: is zonegated running? (--socket to choose another path)" <<<"$out"
+	"cannot connect to $SOCK: No such file or directory: zonegated is not running (start it with" <<<"$out"
 
 # --- a device and the gateway ----------------------------------------------------
 "$SIMBIN" -p 0 --ready-file "$D/plc.port" --set holding:0=11,22 >"$D/plc.log" 2>&1 &

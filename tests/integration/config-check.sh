@@ -71,7 +71,7 @@ plugins = ( { name = "badabi"; path = "$PLUG_TEST/badabi.so"; } );
 C
 out=$("$ZONEGATED" -t -c "$D/badabi.conf" 2>&1); rc=$?
 t_ok "ABI mismatch: refused" [ "$rc" -ne 0 ]
-t_ok "ABI mismatch: names both versions" grep -qE "plugin ABI version 99, this zonegated provides plugin ABI version 1" <<<"$out"
+t_ok "ABI mismatch: names both versions" grep -qE "plugin ABI version 99, this zonegated provides plugin ABI version 2" <<<"$out"
 t_diag "$out"
 
 cat >"$D/nosym.conf" <<C

@@ -39,6 +39,9 @@ GW_SOLO=$(t_free_port)
 cat >"$D/gw.conf" <<C
 gateway = { id = "gw-modbus-test"; pidfile = "$D/zonegated.pid"; };
 log = { level = "info"; format = "json"; };
+# Attacks and normal traffic come from one identity here: detections
+# only, no automatic quarantine (tests/integration/threat.sh tests that).
+threat = { quarantine_threshold = 0.0; };
 zones = ( { name = "ops"; }, { name = "cell1"; } );
 devices = (
   { identity = "hmi-legacy"; zone = "ops"; bind = { address = "127.0.0.1"; ports = "1-65535"; }; },

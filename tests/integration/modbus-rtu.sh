@@ -103,6 +103,9 @@ gw_conf() {
 	cat <<C
 gateway = { id = "gw-rtu-test"; pidfile = "$D/zonegated.pid"; };
 log = { level = "debug"; format = "json"; };
+# Attacks and normal traffic come from one identity here: detections
+# only, no automatic quarantine (tests/integration/threat.sh tests that).
+threat = { quarantine_threshold = 0.0; };
 zones = ( { name = "ops"; }, { name = "cell1"; } );
 devices = (
   { identity = "hmi-legacy"; zone = "ops"; bind = { address = "127.0.0.1"; ports = "1-65535"; }; },

@@ -35,7 +35,7 @@ extern "C" {
 
 /* Bumped on every incompatible change of this header. */
 #ifndef ZG_PLUGIN_ABI_VERSION
-#define ZG_PLUGIN_ABI_VERSION 1
+#define ZG_PLUGIN_ABI_VERSION 2
 #endif
 
 /* The one symbol a plugin exports. */
@@ -86,10 +86,31 @@ enum zg_severity {
 };
 
 /*
- * A security observation.  `kind' is a stable, dotted identifier such as
+ * What the host's threat engine adds to an event it raises (docs/events.md).
+ * Plugins never set it: the host clears zg_event.detection on every event
+ * a plugin hands in, so a detection id in the event log always comes from
+ * the engine.
+ */
+struct zg_detection {
+	const char *id;             /* stable detection id, "modbus.restart" */
+	const char *technique;      /* MITRE ATT&CK for ICS id, "T0816" */
+	const char *technique_name; /* "Device Restart/Shutdown" */
+	const char *attack_version; /* "ics-v16" */
+	const char *zone;           /* the caller's zone, or NULL */
+	const char *evidence;       /* what was counted/seen, or NULL */
+	const char *action;         /* response taken ("quarantine",
+				       "throttle"), or NULL */
+	double score;               /* the source's score after this */
+};
+
+/*
+ * A security event.  `kind' is a stable, dotted identifier such as
  * "modbus.denied" or "modbus.framing_error"; `peer' names the remote
  * address ("192.0.2.7:50211"); `detail' is free text a person can act on.
- * All strings are borrowed for the duration of the call.
+ * `op' is the operation the event is about (function code, addresses,
+ * values, topic), or NULL.  All pointers are borrowed for the duration of
+ * the call.  Every event also reaches the threat engine, which turns
+ * some of them into detections (docs/events.md lists the kinds it reads).
  */
 struct zg_event {
 	const char *kind;
@@ -99,6 +120,25 @@ struct zg_event {
 	const char *target;    /* target device, or NULL */
 	const struct zg_verdict *verdict; /* the decision involved, or NULL */
 	const char *detail;    /* free text, or NULL */
+	const struct zg_op *op; /* the operation involved, or NULL */
+	const struct zg_detection *detection; /* host only: NULL from plugins */
+};
+
+/*
+ * An observation for the threat engine that is not a security event by
+ * itself (zg_host_api.observe): an exception response sent to a client, a
+ * completed poll.  Nothing is logged; detections count them (bursts of
+ * exceptions to one client, a regular poll channel going silent).  Kinds
+ * the engine reads are listed in docs/events.md; others are ignored.
+ * Pointers are borrowed for the duration of the call.
+ */
+struct zg_observation {
+	const char *kind;      /* "modbus.exception_sent", "modbus.poll_done" */
+	const char *peer;      /* remote address, or NULL */
+	const char *identity;  /* caller identity, or NULL */
+	const char *target;    /* device, or NULL */
+	const struct zg_op *op; /* the request, or NULL */
+	long long value;       /* kind-specific: exception code, latency us */
 };
 
 /*
@@ -126,6 +166,42 @@ struct zg_uplink_ops {
 	 * feeding until uplink_ready() or uplink_up().
 	 */
 	int (*send)(void *arg, const struct zg_msg *m);
+};
+
+/*
+ * Live state a plugin reports for the operator (zg_plugin.status): one
+ * call of session() per open client session and of device() per
+ * southbound device connection pool it runs.  Strings are borrowed for
+ * the duration of the call only.
+ */
+struct zg_session_info {
+	const char *peer;       /* "192.0.2.7:50211" */
+	const char *identity;   /* NULL while unknown (TLS handshake,
+				   unidentified peer) */
+	int assurance;          /* enum zg_assurance */
+	const char *role;       /* Modbus/TCP Security role, or NULL */
+	const char *listener;   /* the local address it came in on */
+	const char *transport;  /* "tcp", "tls" ... */
+	double age;             /* seconds since it was accepted */
+	uint64_t requests;      /* operations the client asked for */
+	uint64_t denials;       /* of those, refused (policy or malformed) */
+	unsigned outstanding;   /* forwarded, answer not yet back */
+};
+
+struct zg_device_status {
+	const char *identity;   /* the policy's device identity */
+	const char *address;    /* "10.0.0.5:502", "/dev/ttyS0" ... */
+	int online;             /* 1 reachable now, 0 not, -1 unknown */
+	int conns_up, conns;    /* pool: connections up / configured */
+	unsigned queued;        /* requests waiting for a connection */
+	uint64_t forwarded, timeouts, errors;
+};
+
+/* Where status() writes; provided by the host, valid during the call. */
+struct zg_status_out {
+	void *arg;
+	void (*session)(void *arg, const struct zg_session_info *s);
+	void (*device)(void *arg, const struct zg_device_status *d);
 };
 
 /* Called on the loop for every accepted connection.  The plugin owns fd. */
@@ -335,6 +411,9 @@ struct zg_host_api {
 	struct zg_tls *(*tls_connect)(struct zg_tls_ctx *ctx, const char *addr,
 				      const char *servername,
 				      struct bufferevent **bev);
+
+	/* -- threat engine: report an observation (see struct zg_observation). */
+	void (*observe)(struct zg_host *h, const struct zg_observation *o);
 };
 
 /*
@@ -371,6 +450,14 @@ struct zg_plugin {
 	int (*drain)(void *state);
 	/* Free everything.  Called once, after init succeeded. */
 	void (*fini)(void *state);
+
+	/*
+	 * Report live sessions and device connection state through `out'
+	 * (zonegatectl sessions/devices, metrics).  Optional (NULL: the
+	 * plugin has nothing to report).  Must not block or call back into
+	 * the host: it runs while an admin or metrics request is answered.
+	 */
+	void (*status)(void *state, const struct zg_status_out *out);
 };
 
 typedef const struct zg_plugin *(*zg_plugin_entry_fn)(void);

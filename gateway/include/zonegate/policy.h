@@ -101,6 +101,9 @@ struct zg_op {
 	const char *identity;       /* caller identity, NUL-terminated, or NULL */
 	const char *role;           /* Modbus/TCP Security role, or NULL */
 	const char *target;         /* target device identity, or NULL */
+	const char *peer;           /* remote address ("192.0.2.7:50211",
+				       "[::1]:4711"), or NULL: the threat
+				       engine keys sources by it */
 	union {
 		struct zg_modbus_op modbus;
 		struct zg_mqtt_op mqtt;
