@@ -13,6 +13,10 @@
  *           old one and log every error.
  *   SIGTERM graceful shutdown: stop accepting, let plugins drain (up to
  *   SIGINT  gateway.shutdown_timeout), flush, exit 0.
+ *
+ * Once listeners, the admin socket and every plugin are up, the process
+ * enters its sandbox (sandbox.h): unprivileged user, no_new_privs,
+ * seccomp allowlist.  Failing to do so stops the daemon (fail closed).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -40,12 +44,14 @@
 #include "gateway/log.h"
 #include "gateway/pidfile.h"
 #include "gateway/plugin_host.h"
+#include "gateway/sandbox.h"
 #include "segments/segments.h"
 
 struct mainctx {
 	struct zg_daemon d;
 	const char *conf_file;
 	const char *pidfile_arg;
+	const char *user_arg;
 	int pidfd;
 	char *pidfile;
 	struct event *ev_hup, *ev_term, *ev_int, *ev_drain;
@@ -58,11 +64,13 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: zonegated [-c FILE] [-p PIDFILE] [-t] [-f] [-d] [-V] [-h]\n"
+		"usage: zonegated [-c FILE] [-p PIDFILE] [-u USER] [-t [-W]] [-f] [-d] [-V] [-h]\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -p FILE  pidfile (overrides gateway.pidfile)\n"
+		"  -u USER  run as USER (overrides gateway.user; \"\" = do not drop)\n"
 		"  -t       check the configuration, print a summary, and exit\n"
 		"           (0 = valid; otherwise every error as FILE:LINE: message)\n"
+		"  -W       with -t: warnings about risky settings fail the check too\n"
 		"  -f       stay in the foreground\n"
 		"  -d       debug logging (overrides log.level)\n"
 		"  -V       print the version and exit\n"
@@ -380,13 +388,17 @@ main(int argc, char **argv)
 	struct mainctx m;
 	struct cfg_errs e;
 	bool check_only = false, foreground = false, debug = false;
+	bool warn_fatal = false;
+	size_t nwarn;
+	struct sandbox_opts sbo;
+	struct sandbox_state sbs;
 	int opt, i, ready_fd = -1;
 	char err[512];
 
 	memset(&m, 0, sizeof(m));
 	m.conf_file = CONF_DEFAULT_FILE;
 	m.pidfd = -1;
-	while ((opt = getopt(argc, argv, "c:p:tfdVh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:p:u:tWfdVh")) != -1) {
 		switch (opt) {
 		case 'c':
 			m.conf_file = optarg;
@@ -394,8 +406,14 @@ main(int argc, char **argv)
 		case 'p':
 			m.pidfile_arg = optarg;
 			break;
+		case 'u':
+			m.user_arg = optarg;
+			break;
 		case 't':
 			check_only = true;
+			break;
+		case 'W':
+			warn_fatal = true;
 			break;
 		case 'f':
 			foreground = true;
@@ -440,6 +458,7 @@ main(int argc, char **argv)
 		conf_free(m.d.conf);
 		return 1;
 	}
+	nwarn = e.warnings;
 	cfg_errs_free(&e);
 	if (check_only) {
 		conf_summary(m.d.conf, stdout);
@@ -451,10 +470,24 @@ main(int argc, char **argv)
 		}
 		free(m.d.plugins);
 		conf_free(m.d.conf);
-		return 0;
+		if (nwarn > 0)
+			printf("  %zu warning%s about risky settings (above)%s\n",
+			       nwarn, nwarn == 1 ? "" : "s",
+			       warn_fatal ? ": failing the check (-W)" : "");
+		return warn_fatal && nwarn > 0 ? 1 : 0;
 	}
 
 	log_configure(&m.d.conf->log);
+	sbo.user = m.user_arg ? m.user_arg : m.d.conf->user;
+	sbo.user_explicit = m.user_arg != NULL || m.d.conf->user_explicit;
+	sbo.group = m.d.conf->group;
+	sbo.seccomp = m.d.conf->seccomp;
+	if (sbo.user[0] == '\0')
+		sbo.group = NULL;
+	if (sandbox_prepare(&sbo, &sbs, err, sizeof(err)) < 0) {
+		log_errx("%s", err);
+		return 1;
+	}
 	m.pidfile = strdup(m.pidfile_arg ? m.pidfile_arg : m.d.conf->pidfile);
 	m.pidfd = pidfile_open(m.pidfile, err, sizeof(err));
 	if (m.pidfd < 0) {
@@ -508,6 +541,24 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/*
+	 * Everything privileged is open: listeners, admin socket, key
+	 * files, serial lines.  From here on the process cannot regain it.
+	 */
+	if (sandbox_enter(&sbo, &sbs, err, sizeof(err)) < 0) {
+		log_errx("cannot enter the sandbox: %s: zonegated stops (fail closed)",
+			 err);
+		m.exit_code = 1;
+		goto out;
+	}
+	log_info("sandbox: uid %ld gid %ld%s, no_new_privs, seccomp %s%s",
+		 (long)sbs.uid, (long)sbs.gid,
+		 sbs.dropped ? " (dropped), no supplementary groups" :
+		 " (unchanged: not root, or user = \"\")",
+		 conf_seccomp_names[sbo.seccomp],
+		 sbo.seccomp == SECCOMP_OFF ? "" :
+		 sbo.seccomp == SECCOMP_KILL ? " (refused calls kill the process)" :
+		 " (refused calls are only logged)");
 	log_info("zonegated %s ready: config %s, gateway %s, %d plugin%s, TLS %s, pid %ld",
 		 PACKAGE_VERSION, m.conf_file, m.d.conf->id, m.d.nplugins,
 		 m.d.nplugins == 1 ? "" : "s", ZG_TLS_ENGINE, (long)getpid());

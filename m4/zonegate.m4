@@ -181,3 +181,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; retur
   AC_SUBST([FUZZ_ALL_CFLAGS])
   AM_CONDITIONAL([FUZZERS], [test "x$enable_fuzzers" = xyes])
 ])
+
+dnl --disable-seccomp builds without the system-call filter (libseccomp).
+dnl By default libseccomp is required and its absence stops configure
+dnl naming the package, so a build never silently loses the sandbox.
+AC_DEFUN([ZG_CHECK_SECCOMP], [
+  AC_ARG_ENABLE([seccomp],
+    [AS_HELP_STRING([--disable-seccomp],
+      [build without the seccomp system-call filter (gateway.seccomp must then be "off")])],
+    [], [enable_seccomp=yes])
+  SECCOMP_CFLAGS=""
+  SECCOMP_LIBS=""
+  AS_IF([test "x$enable_seccomp" != xno], [
+    PKG_CHECK_MODULES([SECCOMP], [libseccomp >= 2.4], [],
+      [AC_MSG_ERROR([libseccomp >= 2.4 not found ($SECCOMP_PKG_ERRORS).
+Install the Debian package libseccomp-dev (apt-get install libseccomp-dev), run contrib/install-deps.sh,
+or configure with --disable-seccomp to build without the system-call filter.])])
+    AC_DEFINE([HAVE_SECCOMP], [1], [Build the seccomp system-call filter])
+  ])
+  AC_SUBST([SECCOMP_CFLAGS])
+  AC_SUBST([SECCOMP_LIBS])
+  AM_CONDITIONAL([SECCOMP], [test "x$enable_seccomp" != xno])
+])
