@@ -471,7 +471,7 @@ main(int argc, char **argv)
 		free(m.d.plugins);
 		conf_free(m.d.conf);
 		if (nwarn > 0)
-			printf("  %zu warning%s about risky settings (above)%s\n",
+			printf("  %zu warning%s about risky settings (on stderr)%s\n",
 			       nwarn, nwarn == 1 ? "" : "s",
 			       warn_fatal ? ": failing the check (-W)" : "");
 		return warn_fatal && nwarn > 0 ? 1 : 0;
