@@ -486,6 +486,10 @@ main(int argc, char **argv)
 		sbo.group = NULL;
 	if (sandbox_prepare(&sbo, &sbs, err, sizeof(err)) < 0) {
 		log_errx("%s", err);
+		for (i = m.d.nplugins - 1; i >= 0; i--)
+			plugin_unload(m.d.plugins[i]);
+		free(m.d.plugins);
+		conf_free(m.d.conf);
 		return 1;
 	}
 	m.pidfile = strdup(m.pidfile_arg ? m.pidfile_arg : m.d.conf->pidfile);

@@ -203,3 +203,15 @@ or configure with --disable-seccomp to build without the system-call filter.])])
   AC_SUBST([SECCOMP_LIBS])
   AM_CONDITIONAL([SECCOMP], [test "x$enable_seccomp" != xno])
 ])
+
+dnl --with-systemdsystemunitdir=DIR (default ${prefix}/lib/systemd/system,
+dnl which systemd reads for /usr and /usr/local; "no" installs no unit).
+AC_DEFUN([ZG_CHECK_SYSTEMD], [
+  AC_ARG_WITH([systemdsystemunitdir],
+    [AS_HELP_STRING([--with-systemdsystemunitdir=DIR],
+      [where make install puts zonegate.service (default PREFIX/lib/systemd/system; no = do not install)])],
+    [], [with_systemdsystemunitdir='${prefix}/lib/systemd/system'])
+  AS_IF([test "x$with_systemdsystemunitdir" = xno], [with_systemdsystemunitdir=""])
+  AC_SUBST([systemdsystemunitdir], [$with_systemdsystemunitdir])
+  AM_CONDITIONAL([SYSTEMD_UNIT], [test -n "$with_systemdsystemunitdir"])
+])
