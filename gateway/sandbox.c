@@ -182,6 +182,20 @@ static const unsigned long allowed_ioctls[] = {
 	FIOCLEX, FIONCLEX,
 };
 
+/*
+ * One argument comparison, every field named (libseccomp's SCMP_A*
+ * macros leave datum_b implicit, which clang's -Wextra refuses).  For
+ * SCMP_CMP_MASKED_EQ, a is the mask and b the value.
+ */
+static struct scmp_arg_cmp
+arg_cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a, scmp_datum_t b)
+{
+	struct scmp_arg_cmp c = { .arg = arg, .op = op, .datum_a = a,
+				  .datum_b = b };
+
+	return c;
+}
+
 static int
 install_seccomp(int mode, struct sandbox_state *st, char *err, size_t errlen)
 {
@@ -210,7 +224,7 @@ install_seccomp(int mode, struct sandbox_state *st, char *err, size_t errlen)
 	}
 	/* Threads yes (pthread_create), new processes no. */
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-			      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD,
+			      arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD,
 				      CLONE_THREAD));
 	if (rc < 0)
 		goto fail_rule;
@@ -225,7 +239,7 @@ install_seccomp(int mode, struct sandbox_state *st, char *err, size_t errlen)
 		goto fail_rule;
 	for (i = 0; i < sizeof(allowed_ioctls) / sizeof(allowed_ioctls[0]); i++) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
+				      arg_cmp(1, SCMP_CMP_MASKED_EQ, 0xffffffffUL,
 					      allowed_ioctls[i]));
 		if (rc < 0)
 			goto fail_rule;
@@ -233,7 +247,7 @@ install_seccomp(int mode, struct sandbox_state *st, char *err, size_t errlen)
 	n++;
 	/* Reading limits is fine; raising them is not. */
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
-			      SCMP_A2(SCMP_CMP_EQ, 0));
+			      arg_cmp(2, SCMP_CMP_EQ, 0, 0));
 	if (rc < 0)
 		goto fail_rule;
 	n++;
