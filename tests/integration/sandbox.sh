@@ -16,7 +16,7 @@ fi
 PROBE="$top_builddir/tests/plugins/.libs/sbprobe.so"
 [ -f "$PROBE" ] || t_skip_all "tests/plugins/sbprobe.la not built (make check builds it)"
 
-t_plan 42
+t_plan 43
 D=$T_TMP
 ZUID=$(id -u zonegate)
 ZGID=$(id -g zonegate)
@@ -143,4 +143,13 @@ t_ok "  ... warns about seccomp = \"log\" with file:line" grep -q "^$D/gw.conf:2
 t_ok "  ... warns about fail_mode = \"open\" with file:line" grep -q "^$D/gw.conf:3: warning: gateway.fail_mode:" <<<"$out"
 "$ZONEGATED" -t -W -c "$D/gw.conf" >/dev/null 2>&1; rc=$?
 t_is "$rc" 1 "-t -W fails on the warnings"
+cat >"$D/mb.conf" <<C
+devices = ( { identity = "plc-1"; zone = "quarantine"; address = "127.0.0.1:1502"; } );
+plugins = ( { name = "modbus"; config = {
+  devices = ( { identity = "plc-1"; address = "127.0.0.1:1502"; } );
+  listeners = ( { listen = "127.0.0.1:$PORT"; device = "plc-1"; } ); }; } );
+C
+out=$("$ZONEGATED" -t -c "$D/mb.conf" 2>&1)
+t_ok "-t warns about a plain-text Modbus listener with file:line" \
+	grep -q "^$D/mb.conf:4: warning: plugins.\[0\].config.listeners.\[0\].listen: plain-text Modbus/TCP" <<<"$out"
 t_done
