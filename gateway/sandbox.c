@@ -144,7 +144,8 @@ static const char *const allowed_syscalls[] = {
 	"getdents64", "mkdir", "mkdirat", "rename", "renameat", "renameat2",
 	"unlink", "unlinkat", "fsync", "fdatasync", "sync_file_range",
 	"ftruncate", "fallocate", "flock", "fcntl", "dup", "dup2", "dup3",
-	"pipe", "pipe2", "fchmod", "umask", "getcwd", "fadvise64",
+	"pipe", "pipe2", "fchmod", "umask", "getcwd", "fadvise64", "link",
+	"linkat", "utimensat", "msync", "sendfile", "copy_file_range",
 	/* memory */
 	"brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "mincore",
 	/* time */
@@ -170,7 +171,7 @@ static const char *const allowed_syscalls[] = {
 	"epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
 	"epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6",
 	"eventfd", "eventfd2", "timerfd_create", "timerfd_settime",
-	"timerfd_gettime",
+	"timerfd_gettime", "signalfd", "signalfd4",
 	NULL
 };
 
