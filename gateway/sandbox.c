@@ -74,9 +74,8 @@ sandbox_prepare(const struct sandbox_opts *o, struct sandbox_state *st,
 		st->gid = gr->gr_gid;
 	}
 	if (geteuid() != 0) {
-		if (st->uid == getuid() && st->gid == getgid()) {
+		if (st->uid == getuid() && st->gid == getgid())
 			return 0; /* already that user: nothing to drop */
-		}
 		if (!o->user_explicit) {
 			st->uid = getuid();
 			st->gid = getgid();
