@@ -16,7 +16,7 @@ fi
 PROBE="$top_builddir/tests/plugins/.libs/sbprobe.so"
 [ -f "$PROBE" ] || t_skip_all "tests/plugins/sbprobe.la not built (make check builds it)"
 
-t_plan 43
+t_plan 51
 D=$T_TMP
 ZUID=$(id -u zonegate)
 ZGID=$(id -g zonegate)
@@ -152,4 +152,37 @@ C
 out=$("$ZONEGATED" -t -c "$D/mb.conf" 2>&1)
 t_ok "-t warns about a plain-text Modbus listener with file:line" \
 	grep -q "^$D/mb.conf:4: warning: plugins.\[0\].config.listeners.\[0\].listen: plain-text Modbus/TCP" <<<"$out"
+
+# --- 8. Not started as root: no switch, the rest of the sandbox still. ----
+NB=$D/nobody
+mkdir "$NB" && chown nobody "$NB" && chmod 755 "$D"
+cat >"$NB/gw.conf" <<C
+gateway = { id = "gw-sandbox"; pidfile = "$NB/zonegated.pid"; };
+plugins = ( { name = "sbprobe"; path = "$PROBE";
+              config = { listen = "127.0.0.1:$PORT"; }; } );
+C
+chmod 644 "$NB/gw.conf"
+asnobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$ZONEGATED" -f -c "$NB/gw.conf" >"$D/log5" 2>&1 &
+ZG_PID=$!
+T_PIDS+=("$ZG_PID")
+t_ok "started as nobody with the default user: daemon starts" \
+	eval 't_wait 20 zg_ready_or_dead "$D/log5" "$ZG_PID" && grep -q " ready: " "$D/log5"'
+t_grep "  ... stays nobody (the root default does not apply)" "sandbox: uid $(id -u nobody) gid $(getent group nogroup | cut -d: -f3) \(unchanged: not root" "$D/log5"
+t_is "$(status_of NoNewPrivs)" "1" "  ... with no_new_privs"
+if [ "$SECCOMP" = 1 ]; then
+	t_is "$(status_of Seccomp)" "2" "  ... and the seccomp filter"
+	probe fork >/dev/null
+	t_ok "  ... which kills it on fork()" t_wait_exit "$ZG_PID" 10
+	t_is "$T_STATUS" 159 "  ... by SIGSYS"
+else
+	for i in 1 2 3; do
+		t_ok "# SKIP seccomp is off by default in this build" true
+	done
+	stop
+fi
+sed -i 's/^gateway = { /gateway = { user = "zonegate"; /' "$NB/gw.conf"
+out=$(asnobody "$ZONEGATED" -f -c "$NB/gw.conf" 2>&1); rc=$?
+t_is "$rc" 1 "as nobody, an explicit user = \"zonegate\" stops the start"
+t_ok "  ... saying it cannot switch users" grep -q 'gateway.user "zonegate": zonegated runs as uid [0-9]*, not root, and cannot switch users' <<<"$out"
 t_done
