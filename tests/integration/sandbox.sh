@@ -134,12 +134,12 @@ t_ok "  ... naming the user and useradd" grep -q 'gateway.user "zg-no-such-user"
 
 # --- 7. zonegated -t warns about risky settings, -W makes them fatal. ------
 write_conf 'user = "";
-  seccomp = "log";
+  seccomp = "off";
   fail_mode = "open";'
 out=$("$ZONEGATED" -t -c "$D/gw.conf" 2>&1); rc=$?
 t_is "$rc" 0 "-t with risky settings still passes"
 t_ok "  ... warns about user = \"\" with file:line" grep -q "^$D/gw.conf:1: warning: gateway.user: .*keeps the privileges" <<<"$out"
-t_ok "  ... warns about seccomp = \"log\" with file:line" grep -q "^$D/gw.conf:2: warning: gateway.seccomp:" <<<"$out"
+t_ok "  ... warns about seccomp = \"off\" with file:line" grep -q "^$D/gw.conf:2: warning: gateway.seccomp:" <<<"$out"
 t_ok "  ... warns about fail_mode = \"open\" with file:line" grep -q "^$D/gw.conf:3: warning: gateway.fail_mode:" <<<"$out"
 "$ZONEGATED" -t -W -c "$D/gw.conf" >/dev/null 2>&1; rc=$?
 t_is "$rc" 1 "-t -W fails on the warnings"
