@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -339,6 +340,24 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
+ * Thousands of sessions need thousands of descriptors: raise the soft
+ * RLIMIT_NOFILE to the hard one (set it with LimitNOFILE= or ulimit -Hn).
+ * Done before the sandbox, which may not raise limits.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot raise the descriptor limit to %llu",
+			 (unsigned long long)rl.rlim_max);
+}
+
+/*
  * Fork into the background.  The parent waits on a pipe: the child
  * writes one byte once it is serving; if it exits first the parent exits
  * 1, so `zonegated' returns non-zero when start-up failed.
@@ -506,6 +525,7 @@ main(int argc, char **argv)
 		log_warn("cannot write pidfile %s", m.pidfile);
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	m.d.segstate = seg_state_new();
 	if (m.d.segstate == NULL) {
 		log_errx("out of memory");
