@@ -11,7 +11,7 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential autoconf automake libtool pkg-config
   libevent-dev libconfig-dev libmodbus-dev libmosquitto-dev libnghttp2-dev
-  android-libboringssl-dev libssl-dev
+  android-libboringssl-dev libssl-dev libseccomp-dev
   clang libclang-rt-14-dev llvm
 )
 TEST_PKGS=(
@@ -32,15 +32,22 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The Debian mosquitto package starts a broker on port 1883 on install;
+  # tests start their own brokers on ephemeral ports, so stop the system one.
+  if command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+  fi
 fi
 
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The Debian mosquitto package starts a broker on port 1883 on install;
-# tests start their own brokers on ephemeral ports, so stop the system one.
-if command -v systemctl >/dev/null 2>&1; then
-  $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+# The unprivileged account zonegated switches to when started as root
+# (gateway.user; the systemd unit and the integration tests use it).
+if ! getent passwd zonegate >/dev/null 2>&1; then
+  echo "install-deps: creating the system user zonegate"
+  $SUDO useradd --system --user-group --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin --comment "zonegate gateway" zonegate
 fi

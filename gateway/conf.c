@@ -20,6 +20,7 @@
 #include "gateway/spool.h"
 
 const char *const conf_fail_mode_names[] = { "closed", "open", NULL };
+const char *const conf_seccomp_names[] = { "kill", "log", "off", NULL };
 
 static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
 					"devices", "conduits", "admin", "spool",
@@ -27,7 +28,8 @@ static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
 					"threat", NULL };
 static const char *const events_keys[] = { "file", "mode", NULL };
 static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
-	"shutdown_timeout", "fail_mode", "island_mode", NULL };
+	"shutdown_timeout", "fail_mode", "island_mode", "user", "group",
+	"seccomp", NULL };
 static const char *const spool_keys[] = { "dir", "segment_size", "max_bytes",
 	"max_bytes_per_zone", "fsync", "on_full", "checkpoint_interval", NULL };
 static const char *const admin_keys[] = { "socket", "mode", "group", NULL };
@@ -58,6 +60,77 @@ valid_plugin_name(const char *s)
 	return true;
 }
 
+/*
+ * Risky settings of the gateway section.  Each is legal (a site may need
+ * it) but weakens a default; zonegated -t, every start and every reload
+ * print the warning with file:line and what to do instead.  Settings of
+ * the policy (shadow conduits, broad ranges, wildcards) are judged in
+ * policy_conf.c, which sees them first.
+ */
+static bool risk_fail_open(const struct zg_conf *c) { return c->fail_mode == 1; }
+static bool risk_no_drop(const struct zg_conf *c) { return c->user[0] == '\0'; }
+static bool risk_seccomp(const struct zg_conf *c) { return c->seccomp != SECCOMP_KILL; }
+
+static const struct conf_risk {
+	const char *key;                         /* in gateway { } */
+	bool (*risky)(const struct zg_conf *c);
+	const char *advice;
+} gateway_risks[] = {
+	{ "fail_mode", risk_fail_open,
+	  "fail_mode = \"open\" lets traffic through when a decision fails: use \"closed\" unless availability outranks safety here" },
+	{ "user", risk_no_drop,
+	  "user = \"\" keeps the privileges zonegated started with (root under systemd): remove the key to run as \"" CONF_DEFAULT_USER "\" (useradd --system " CONF_DEFAULT_USER ")" },
+	{ "seccomp", risk_seccomp,
+	  "the system-call filter does not stop a compromised parser (\"log\" only reports, \"off\" has none): use \"kill\" once the logs show no refusals" },
+	{ NULL, NULL, NULL },
+};
+
+/* Warn for every risky gateway key that is set in the file. */
+static void
+conf_risks(struct zg_conf *c, struct cfg_errs *e,
+	   const config_setting_t *g)
+{
+	const struct conf_risk *r;
+
+	if (g == NULL)
+		return;
+	for (r = gateway_risks; r->key != NULL; r++)
+		if (config_setting_get_member(g, r->key) != NULL &&
+		    r->risky(c))
+			cfg_warn(e, g, r->key, "%s", r->advice);
+}
+
+/*
+ * gateway.user / group / seccomp.  The user is a name resolved when the
+ * daemon drops its privileges (the account may be created after -t ran);
+ * "" keeps the privileges zonegated was started with.  seccomp "kill" or
+ * "log" needs a build with libseccomp.
+ */
+static void
+load_sandbox(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	int sc;
+
+	c->user_explicit = g != NULL && config_setting_get_member(g, "user");
+	cfg_get_string(e, g, "user", CONF_DEFAULT_USER, &c->user);
+	cfg_get_string(e, g, "group", NULL, &c->group);
+	if (c->group != NULL && c->group[0] == '\0')
+		cfg_err(e, g, "group",
+			"must not be empty (leave it out for the user's primary group)");
+	if (c->group != NULL && c->user[0] == '\0')
+		cfg_err(e, g, "group",
+			"needs a user (user = \"\" keeps the start-up privileges)");
+	cfg_get_enum(e, g, "seccomp", conf_seccomp_names, CONF_DEFAULT_SECCOMP,
+		     &sc);
+	c->seccomp = sc;
+#ifndef HAVE_SECCOMP
+	if (sc != SECCOMP_OFF)
+		cfg_err(e, g, "seccomp",
+			"\"%s\": this zonegated was built with --disable-seccomp; use \"off\" or rebuild with libseccomp-dev",
+			conf_seccomp_names[sc]);
+#endif
+}
+
 static void
 load_gateway(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 {
@@ -75,6 +148,7 @@ load_gateway(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 	cfg_get_enum(e, g, "fail_mode", conf_fail_mode_names, 0, &fm);
 	c->fail_mode = fm;
 	cfg_get_bool(e, g, "island_mode", false, &c->island_mode);
+	load_sandbox(c, e, g);
 
 	/*
 	 * Plugin search path: $ZONEGATE_PLUGIN_PATH (colon-separated, used
@@ -107,6 +181,7 @@ load_gateway(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 	}
 	c->plugin_path[n++] = strdup(PLUGINDIR);
 	c->plugin_path[n] = NULL;
+	conf_risks(c, e, g);
 }
 
 /*
@@ -493,6 +568,10 @@ conf_summary(const struct zg_conf *c, FILE *out)
 	fprintf(out, "  log: %s, %s, level %s\n",
 		log_target_names[c->log.target],
 		log_format_names[c->log.format], log_level_names[c->log.level]);
+	fprintf(out, "  sandbox: %s%s%s, seccomp %s\n",
+		c->user[0] ? "user " : "no privilege drop (user = \"\")",
+		c->user, c->user[0] && !c->user_explicit ? " when started as root" : "",
+		conf_seccomp_names[c->seccomp]);
 	fprintf(out, "  admin socket: %s (mode %04o, group %s)\n",
 		c->admin_socket, (unsigned)c->admin_mode, c->admin_group);
 	if (c->spool.enabled)

@@ -18,6 +18,8 @@
 
 struct seg_policy;
 
+enum conf_seccomp { SECCOMP_KILL = 0, SECCOMP_LOG = 1, SECCOMP_OFF = 2 };
+
 enum deepbind_mode { DEEPBIND_AUTO = 0, DEEPBIND_YES = 1, DEEPBIND_NO = 2 };
 
 struct conf_plugin {
@@ -50,6 +52,12 @@ struct zg_conf {
 	double shutdown_timeout; /* seconds to drain on SIGTERM */
 	int fail_mode;           /* 0 closed, 1 open */
 	bool island_mode;
+
+	/* gateway { user; group; seccomp; }: the sandbox (gateway/sandbox.h) */
+	const char *user;        /* "" = keep the privileges we started with */
+	bool user_explicit;      /* set in the file (else the root default) */
+	const char *group;       /* NULL = the user's primary group */
+	int seccomp;             /* enum conf_seccomp */
 
 	/* admin { }: the local admin socket (read at start-up only) */
 	const char *admin_socket;
@@ -88,9 +96,17 @@ struct zg_conf {
 #define CONF_DEFAULT_SPOOL_SEGMENT (16ULL << 20)
 #define CONF_DEFAULT_SPOOL_MAX (1ULL << 30)
 #define CONF_DEFAULT_EVENTS_MODE 0640
+#define CONF_DEFAULT_USER "zonegate" /* when started as root */
+#if defined(HAVE_SECCOMP) && !defined(ZG_SANITIZERS)
+#define CONF_DEFAULT_SECCOMP SECCOMP_KILL
+#else
+/* Sanitizer runtimes need system calls the filter refuses (docs). */
+#define CONF_DEFAULT_SECCOMP SECCOMP_OFF
+#endif
 #define CONF_ADMIN_SOCKET_MAX 108 /* sizeof(sockaddr_un.sun_path) on Linux */
 
 extern const char *const conf_fail_mode_names[]; /* "closed", "open" */
+extern const char *const conf_seccomp_names[];   /* "kill", "log", "off" */
 
 /*
  * Read and validate `file'.  Returns a new config, or NULL when any error

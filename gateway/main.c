@@ -13,6 +13,10 @@
  *           old one and log every error.
  *   SIGTERM graceful shutdown: stop accepting, let plugins drain (up to
  *   SIGINT  gateway.shutdown_timeout), flush, exit 0.
+ *
+ * Once listeners, the admin socket and every plugin are up, the process
+ * enters its sandbox (sandbox.h): unprivileged user, no_new_privs,
+ * seccomp allowlist.  Failing to do so stops the daemon (fail closed).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -45,12 +50,14 @@
 #include "gateway/pidfile.h"
 #include "gateway/plugin_host.h"
 #include "gateway/threat.h"
+#include "gateway/sandbox.h"
 #include "segments/segments.h"
 
 struct mainctx {
 	struct zg_daemon d;
 	const char *conf_file;
 	const char *pidfile_arg;
+	const char *user_arg;
 	int pidfd;
 	char *pidfile;
 	struct event *ev_hup, *ev_term, *ev_int, *ev_drain;
@@ -64,11 +71,13 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: zonegated [-c FILE] [-p PIDFILE] [-t] [-f] [-d] [-V] [-h]\n"
+		"usage: zonegated [-c FILE] [-p PIDFILE] [-u USER] [-t [-W]] [-f] [-d] [-V] [-h]\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -p FILE  pidfile (overrides gateway.pidfile)\n"
+		"  -u USER  run as USER (overrides gateway.user; \"\" = do not drop)\n"
 		"  -t       check the configuration, print a summary, and exit\n"
 		"           (0 = valid; otherwise every error as FILE:LINE: message)\n"
+		"  -W       with -t: warnings about risky settings fail the check too\n"
 		"  -f       stay in the foreground\n"
 		"  -d       debug logging (overrides log.level)\n"
 		"  -V       print the version and exit\n"
@@ -387,6 +396,24 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
+ * Thousands of sessions need thousands of descriptors: raise the soft
+ * RLIMIT_NOFILE to the hard one (set it with LimitNOFILE= or ulimit -Hn).
+ * Done before the sandbox, which may not raise limits.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot raise the descriptor limit to %llu",
+			 (unsigned long long)rl.rlim_max);
+}
+
+/*
  * Fork into the background.  The parent waits on a pipe: the child
  * writes one byte once it is serving; if it exits first the parent exits
  * 1, so `zonegated' returns non-zero when start-up failed.
@@ -436,13 +463,17 @@ main(int argc, char **argv)
 	struct mainctx m;
 	struct cfg_errs e;
 	bool check_only = false, foreground = false, debug = false;
+	bool warn_fatal = false;
+	size_t nwarn;
+	struct sandbox_opts sbo;
+	struct sandbox_state sbs;
 	int opt, i, ready_fd = -1;
 	char err[512];
 
 	memset(&m, 0, sizeof(m));
 	m.conf_file = CONF_DEFAULT_FILE;
 	m.pidfd = -1;
-	while ((opt = getopt(argc, argv, "c:p:tfdVh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:p:u:tWfdVh")) != -1) {
 		switch (opt) {
 		case 'c':
 			m.conf_file = optarg;
@@ -450,8 +481,14 @@ main(int argc, char **argv)
 		case 'p':
 			m.pidfile_arg = optarg;
 			break;
+		case 'u':
+			m.user_arg = optarg;
+			break;
 		case 't':
 			check_only = true;
+			break;
+		case 'W':
+			warn_fatal = true;
 			break;
 		case 'f':
 			foreground = true;
@@ -496,6 +533,7 @@ main(int argc, char **argv)
 		conf_free(m.d.conf);
 		return 1;
 	}
+	nwarn = e.warnings;
 	cfg_errs_free(&e);
 	if (check_only) {
 		conf_summary(m.d.conf, stdout);
@@ -507,10 +545,28 @@ main(int argc, char **argv)
 		}
 		free(m.d.plugins);
 		conf_free(m.d.conf);
-		return 0;
+		if (nwarn > 0)
+			printf("  %zu warning%s about risky settings (on stderr)%s\n",
+			       nwarn, nwarn == 1 ? "" : "s",
+			       warn_fatal ? ": failing the check (-W)" : "");
+		return warn_fatal && nwarn > 0 ? 1 : 0;
 	}
 
 	log_configure(&m.d.conf->log);
+	sbo.user = m.user_arg ? m.user_arg : m.d.conf->user;
+	sbo.user_explicit = m.user_arg != NULL || m.d.conf->user_explicit;
+	sbo.group = m.d.conf->group;
+	sbo.seccomp = m.d.conf->seccomp;
+	if (sbo.user[0] == '\0')
+		sbo.group = NULL;
+	if (sandbox_prepare(&sbo, &sbs, err, sizeof(err)) < 0) {
+		log_errx("%s", err);
+		for (i = m.d.nplugins - 1; i >= 0; i--)
+			plugin_unload(m.d.plugins[i]);
+		free(m.d.plugins);
+		conf_free(m.d.conf);
+		return 1;
+	}
 	m.pidfile = strdup(m.pidfile_arg ? m.pidfile_arg : m.d.conf->pidfile);
 	m.pidfd = pidfile_open(m.pidfile, err, sizeof(err));
 	if (m.pidfd < 0) {
@@ -525,6 +581,7 @@ main(int argc, char **argv)
 		log_warn("cannot write pidfile %s", m.pidfile);
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	m.d.segstate = seg_state_new();
 	if (m.d.segstate == NULL) {
 		log_errx("out of memory");
@@ -600,6 +657,24 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/*
+	 * Everything privileged is open: listeners, admin socket, key
+	 * files, serial lines.  From here on the process cannot regain it.
+	 */
+	if (sandbox_enter(&sbo, &sbs, err, sizeof(err)) < 0) {
+		log_errx("cannot enter the sandbox: %s: zonegated stops (fail closed)",
+			 err);
+		m.exit_code = 1;
+		goto out;
+	}
+	log_info("sandbox: uid %ld gid %ld%s, no_new_privs, seccomp %s%s",
+		 (long)sbs.uid, (long)sbs.gid,
+		 sbs.dropped ? " (dropped), no supplementary groups" :
+		 " (unchanged: not root, or user = \"\")",
+		 conf_seccomp_names[sbo.seccomp],
+		 sbo.seccomp == SECCOMP_OFF ? "" :
+		 sbo.seccomp == SECCOMP_KILL ? " (refused calls kill the process)" :
+		 " (refused calls are only logged)");
 	log_info("zonegated %s ready: config %s, gateway %s, %d plugin%s, TLS %s, pid %ld",
 		 PACKAGE_VERSION, m.conf_file, m.d.conf->id, m.d.nplugins,
 		 m.d.nplugins == 1 ? "" : "s", ZG_TLS_ENGINE, (long)getpid());

@@ -199,6 +199,22 @@ api_cfg_error(struct zg_host *h, const struct zg_cfg *node, const char *key,
 	cfg_err(errs_of(h), S(node), key, "%s", msg);
 }
 
+static void
+api_cfg_warning(struct zg_host *h, const struct zg_cfg *node, const char *key,
+		const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	/* Outside check() (init, reload): check() already said it. */
+	if (h->errs == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_warn(h->errs, S(node), key, "%s", msg);
+}
+
 /* ---------------------------------------------------------------- */
 /* event loop */
 
@@ -572,6 +588,7 @@ static const struct zg_host_api host_api = {
 	.cfg_double = api_cfg_double,
 	.cfg_known_keys = api_cfg_known_keys,
 	.cfg_error = api_cfg_error,
+	.cfg_warning = api_cfg_warning,
 	.event_base = api_event_base,
 	.listen = api_listen,
 	.listener_free = api_listener_free,

@@ -212,6 +212,99 @@ req_string(struct loader *l, const config_setting_t *g, const char *key)
 }
 
 /* ---------------------------------------------------------------- */
+/* risky settings */
+
+/*
+ * Settings that are legal but widen what a conduit admits beyond what
+ * most sites mean.  Each is a warning (zonegated -t, every start and
+ * reload; -t -W makes them fatal) at the setting's file:line, saying
+ * what to do instead.  One table, judged where each kind of setting is
+ * read.
+ */
+enum risk_where { RISK_CONDUIT, RISK_RANGE, RISK_MQTT_FILTER };
+
+struct risk_ctx {
+	const config_setting_t *s;       /* the setting judged */
+	const config_setting_t *conduit; /* the conduit it belongs to */
+	unsigned long lo, hi;            /* RISK_RANGE */
+	const char *filter;              /* RISK_MQTT_FILTER */
+};
+
+static bool
+risk_shadow(const struct risk_ctx *r)
+{
+	const config_setting_t *sh = member(r->conduit, "shadow");
+
+	return sh != NULL && config_setting_type(sh) == CONFIG_TYPE_BOOL &&
+	       config_setting_get_bool(sh);
+}
+
+static bool
+risk_whole_table(const struct risk_ctx *r)
+{
+	return r->lo == 0 && r->hi >= 65535;
+}
+
+/* A wildcard not tied to the caller (%u, %c), on a conduit open to every role. */
+static bool
+risk_shared_wildcard(const struct risk_ctx *r)
+{
+	return strpbrk(r->filter, "#+") != NULL &&
+	       strstr(r->filter, "%u") == NULL &&
+	       strstr(r->filter, "%c") == NULL &&
+	       member(r->conduit, "roles") == NULL;
+}
+
+static const struct policy_risk {
+	enum risk_where where;
+	const char *key; /* the member the warning points at (NULL: s) */
+	bool (*risky)(const struct risk_ctx *r);
+	const char *advice;
+} policy_risks[] = {
+	{ RISK_CONDUIT, "shadow", risk_shadow,
+	  "shadow conduit: every operation on its path is ALLOWED and only logged (dry run); set shadow = false once the logs show what it would deny" },
+	{ RISK_RANGE, NULL, risk_whole_table,
+	  "covers the whole address table (0-65535): name only the addresses the peer needs" },
+	{ RISK_MQTT_FILTER, NULL, risk_shared_wildcard,
+	  "wildcard filter shared by every identity of the zone: anchor it to the caller with %u (or %c), or restrict the conduit with roles" },
+	{ 0, NULL, NULL, NULL },
+};
+
+/* The conduit group a setting sits in (the child of the conduits list). */
+static const config_setting_t *
+conduit_of(const config_setting_t *s)
+{
+	const config_setting_t *p;
+
+	while (s != NULL && (p = config_setting_parent(s)) != NULL) {
+		const char *n = config_setting_name(p);
+
+		if (n != NULL && strcmp(n, "conduits") == 0 &&
+		    config_setting_parent(p) != NULL &&
+		    config_setting_parent(config_setting_parent(p)) == NULL)
+			return s;
+		s = p;
+	}
+	return NULL;
+}
+
+static void
+risk_check(struct loader *l, enum risk_where where, struct risk_ctx *r)
+{
+	const struct policy_risk *k;
+
+	if (r->conduit == NULL)
+		r->conduit = conduit_of(r->s);
+	if (r->conduit == NULL)
+		return;
+	for (k = policy_risks; k->risky != NULL; k++) {
+		if (k->where != where || !k->risky(r))
+			continue;
+		cfg_warn(l->e, r->s, k->key, "%s", k->advice);
+	}
+}
+
+/* ---------------------------------------------------------------- */
 /* zones and devices */
 
 static void
@@ -422,6 +515,11 @@ load_table(struct loader *l, int c, int access, int table,
 		} else if (range_elem(l, el, "address range", &lo, &hi) < 0) {
 			continue;
 		}
+		{
+			struct risk_ctx r = { .s = el, .lo = lo, .hi = hi };
+
+			risk_check(l, RISK_RANGE, &r);
+		}
 		seg_mb_range(l->b, c, access, table,
 			     (unsigned)(lo > 0xfffff ? 0xfffff : lo),
 			     (unsigned)(hi > 0xfffff ? 0xfffff : hi), bp, &o);
@@ -489,6 +587,13 @@ load_filters(struct loader *l, int c, int action, const config_setting_t *list)
 			cfg_err(l->e, el, NULL,
 				"expected a topic filter string like \"site/%%u/#\"");
 			continue;
+		}
+		{
+			struct risk_ctx r = {
+				.s = el, .filter = config_setting_get_string(el)
+			};
+
+			risk_check(l, RISK_MQTT_FILTER, &r);
 		}
 		seg_mqtt_filter(l->b, c, action, config_setting_get_string(el),
 				&o);
@@ -583,6 +688,11 @@ load_conduits(struct loader *l, const config_setting_t *list)
 		if (desc != NULL)
 			seg_conduit_description(l->b, c, desc, &o);
 		seg_conduit_shadow(l->b, c, shadow);
+		{
+			struct risk_ctx r = { .s = g, .conduit = g };
+
+			risk_check(l, RISK_CONDUIT, &r);
+		}
 		if (as >= 0) {
 			o = org(member(g, "require_assurance"));
 			seg_conduit_assurance(l->b, c, as + 1, &o);

@@ -189,6 +189,11 @@ ctx_from_cfg(struct cfg_errs *e, const config_setting_t *g, int role,
 			"its private key (or neither)");
 		rc = -1;
 	}
+	/* Legal, but a TLS listener should know who is speaking. */
+	if (verify != TLS_VERIFY_REQUIRE)
+		cfg_warn(e, g, "verify",
+			 "\"%s\" admits clients without a certificate (identity from the address binding at best): use \"require\" (the default) once every client has one",
+			 verify_names[verify]);
 	if (role == TLS_SERVER && verify != TLS_VERIFY_NONE && ca == NULL) {
 		cfg_err(e, g, "ca",
 			"required to verify client certificates (or verify = \"none\")");

@@ -181,3 +181,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; retur
   AC_SUBST([FUZZ_ALL_CFLAGS])
   AM_CONDITIONAL([FUZZERS], [test "x$enable_fuzzers" = xyes])
 ])
+
+dnl --disable-seccomp builds without the system-call filter (libseccomp).
+dnl By default libseccomp is required and its absence stops configure
+dnl naming the package, so a build never silently loses the sandbox.
+AC_DEFUN([ZG_CHECK_SECCOMP], [
+  AC_ARG_ENABLE([seccomp],
+    [AS_HELP_STRING([--disable-seccomp],
+      [build without the seccomp system-call filter (gateway.seccomp must then be "off")])],
+    [], [enable_seccomp=yes])
+  SECCOMP_CFLAGS=""
+  SECCOMP_LIBS=""
+  AS_IF([test "x$enable_seccomp" != xno], [
+    PKG_CHECK_MODULES([SECCOMP], [libseccomp >= 2.4], [],
+      [AC_MSG_ERROR([libseccomp >= 2.4 not found ($SECCOMP_PKG_ERRORS).
+Install the Debian package libseccomp-dev (apt-get install libseccomp-dev), run contrib/install-deps.sh,
+or configure with --disable-seccomp to build without the system-call filter.])])
+    AC_DEFINE([HAVE_SECCOMP], [1], [Build the seccomp system-call filter])
+  ])
+  AC_SUBST([SECCOMP_CFLAGS])
+  AC_SUBST([SECCOMP_LIBS])
+  AM_CONDITIONAL([SECCOMP], [test "x$enable_seccomp" != xno])
+])
+
+dnl --with-systemdsystemunitdir=DIR (default ${prefix}/lib/systemd/system,
+dnl which systemd reads for /usr and /usr/local; "no" installs no unit).
+AC_DEFUN([ZG_CHECK_SYSTEMD], [
+  AC_ARG_WITH([systemdsystemunitdir],
+    [AS_HELP_STRING([--with-systemdsystemunitdir=DIR],
+      [where make install puts zonegate.service (default PREFIX/lib/systemd/system; no = do not install)])],
+    [], [with_systemdsystemunitdir='${prefix}/lib/systemd/system'])
+  AS_IF([test "x$with_systemdsystemunitdir" = xno], [with_systemdsystemunitdir=""])
+  AC_SUBST([systemdsystemunitdir], [$with_systemdsystemunitdir])
+  AM_CONDITIONAL([SYSTEMD_UNIT], [test -n "$with_systemdsystemunitdir"])
+])

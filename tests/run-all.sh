@@ -5,11 +5,17 @@
 #   build system, then builds and tests twice:
 #     1. the default build (BoringSSL): make check, then make distcheck
 #        (builds the release tarball and runs make check inside it);
-#     2. --with-tls=openssl with AddressSanitizer + UBSan: make check.
+#     2. --with-tls=openssl with AddressSanitizer + UBSan: make check;
+#     3. --enable-fuzzers CC=clang: every libFuzzer target runs for
+#        ZG_FUZZ_SECONDS (default 15) from its seed corpus (make fuzz);
+#        a crash fails the run and is kept under tests/fuzz/crashes/NAME/,
+#        where make check replays it from then on.
 #   Exits non-zero if anything fails; prints "N passed, N failed" last.
 #
-#   ZG_JOBS=N      parallel make jobs (default: nproc)
-#   ZG_SKIP_DEPS=1 do not run apt-get (packages already installed)
+#   ZG_JOBS=N          parallel make jobs (default: nproc)
+#   ZG_SKIP_DEPS=1     do not run apt-get (packages already installed)
+#   ZG_FUZZ_SECONDS=N  seconds per fuzz target in stage 3 (0 skips it);
+#                      a longer pass by hand: make fuzz FUZZ_SECONDS=600
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +42,7 @@ count() { # dir label
 
 status=0
 
-echo "== build 1/2: BoringSSL (default) + make distcheck"
+echo "== build 1/3: BoringSSL (default) + make distcheck"
 rm -rf _build/boringssl && mkdir -p _build/boringssl
 (cd _build/boringssl && ../../configure -q && make -s -j"$jobs" &&
 	make -s -j"$jobs" check) || status=1
@@ -48,7 +54,7 @@ if [ $status -ne 0 ]; then
 	find _build/boringssl -name test-suite.log -exec sh -c 'echo "--- $1"; grep -E "^(FAIL|ERROR)|^not ok|^#" "$1" | head -60' _ {} \;
 fi
 
-echo "== build 2/2: OpenSSL 3 + ASan/UBSan + make check"
+echo "== build 2/3: OpenSSL 3 + ASan/UBSan + make check"
 rm -rf _build/openssl-asan && mkdir -p _build/openssl-asan
 (cd _build/openssl-asan &&
 	../../configure -q --with-tls=openssl --enable-sanitizers CFLAGS="-O1 -g" &&
@@ -56,9 +62,30 @@ rm -rf _build/openssl-asan && mkdir -p _build/openssl-asan
 	find _build/openssl-asan -name test-suite.log -exec sh -c 'echo "--- $1"; cat "$1" | head -200' _ {} \; ; }
 count _build/openssl-asan openssl-asan
 
+fuzz_secs=${ZG_FUZZ_SECONDS:-15}
+p3=0 f3=0
+if [ "$fuzz_secs" -gt 0 ]; then
+	echo "== build 3/3: libFuzzer targets (clang), ${fuzz_secs}s each"
+	rm -rf _build/fuzz && mkdir -p _build/fuzz
+	if (cd _build/fuzz &&
+		../../configure -q --enable-fuzzers CC=clang --with-tls=openssl \
+			CFLAGS="-O1 -g" &&
+		make -s -j"$jobs" && make -s fuzz FUZZ_SECONDS="$fuzz_secs") \
+		>_build/fuzz.log 2>&1; then
+		p3=$(grep -cE ': ok( |$)' _build/fuzz.log || true)
+	else
+		status=1
+		f3=$(grep -c ': FAILED' _build/fuzz.log || true)
+		[ "$f3" -gt 0 ] || f3=1
+		p3=$(grep -cE ': ok( |$)' _build/fuzz.log || true)
+	fi
+	grep -E '^== |: (ok|FAILED)' _build/fuzz.log || tail -n 40 _build/fuzz.log
+	echo "== fuzz: $p3 passed, $f3 failed"
+fi
+
 read -r p1 f1 <"$results/boringssl"
 read -r p2 f2 <"$results/openssl-asan"
 # A build or distcheck failure counts as a failure even with no test run.
-if [ $status -ne 0 ] && [ $((f1 + f2)) -eq 0 ]; then f2=1; fi
-echo "tests: $((p1 + p2)) passed, $((f1 + f2)) failed"
+if [ $status -ne 0 ] && [ $((f1 + f2 + f3)) -eq 0 ]; then f2=1; fi
+echo "tests: $((p1 + p2 + p3)) passed, $((f1 + f2 + f3)) failed"
 exit $status

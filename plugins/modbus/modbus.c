@@ -24,6 +24,7 @@
 #include "config.h"
 #endif
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +361,12 @@ read_listeners(const struct zg_host_api *api, struct zg_host *h,
 			l->tls = api->tls_server_ctx(h, api->cfg_child(c, "tls"));
 			if (l->tls == NULL)
 				rc = -1;
+		} else if (api->size >= offsetof(struct zg_host_api, cfg_warning) +
+					sizeof(api->cfg_warning) &&
+			   api->cfg_warning != NULL) {
+			api->cfg_warning(h, c, "listen",
+					 "plain-text Modbus/TCP on %s: requests and answers can be read and injected on the path, and clients are known only by address; add tls { } (Modbus/TCP Security) for clients that can",
+					 addr);
 		}
 	}
 	return rc;

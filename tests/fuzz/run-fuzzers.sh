@@ -2,7 +2,9 @@
 # run-fuzzers.sh SECONDS TARGET...: run each libFuzzer target for SECONDS
 # with its seed corpus (copied to a scratch dir so the committed corpus only
 # grows by hand).  Crashing inputs are kept under tests/fuzz/crashes/NAME/,
-# where ordinary make check replays them as regression tests.
+# where ordinary make check replays them as regression tests (commit them).
+# Prints "NAME: ok (Done N runs ...)" or "NAME: FAILED"; exits 1 on any
+# failure.  Used by make fuzz (FUZZ_SECONDS) and tests/run-all.sh stage 3.
 set -u
 secs=$1; shift
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -21,7 +23,8 @@ for t in "$@"; do
 		tail -n 30 "$work.log"
 		status=1
 	else
-		grep -E '^Done|stat::number_of_executed_units' "$work.log" | tail -n 2
+		runs=$(grep -oE 'Done [0-9]+ runs' "$work.log" | tail -n 1)
+		echo "$name: ok${runs:+ ($runs in ${secs}s)}"
 	fi
 	rmdir "$srcdir/tests/fuzz/crashes/$name" 2>/dev/null
 	rm -rf "$work" "$work.log"

@@ -106,9 +106,14 @@ t_port_open() {
 # zg_start CONF LOG [extra args]: start zonegated in the foreground and
 # wait until it logs that it is ready.  Sets ZG_PID.  Fails (returning
 # 1) if the daemon exits first or is not ready in 20 s.
+#
+# Tests run as root in private 0700 directories the unprivileged user
+# cannot read (reload re-reads the config there), so zg_start keeps the
+# start-up user (-u ""); the seccomp filter stays at its default, so every
+# test exercises it.  tests/integration/sandbox.sh covers the drop itself.
 zg_start() {
 	local conf=$1 log=$2; shift 2
-	"$ZONEGATED" -f -c "$conf" "$@" >"$log" 2>&1 &
+	"$ZONEGATED" -f -c "$conf" -u "" "$@" >"$log" 2>&1 &
 	ZG_PID=$!
 	T_PIDS+=("$ZG_PID")
 	if t_wait 20 zg_ready_or_dead "$log" "$ZG_PID" && grep -q ' ready: ' "$log"; then

@@ -51,7 +51,7 @@ main(void)
 	struct zg_conf *c;
 	char buf[512];
 
-	plan(24);
+	plan(32);
 	ok(parses("127.0.0.1:5020", "127.0.0.1:5020"), "ipv4:port");
 	ok(parses("[::1]:802", "[::1]:802"), "[ipv6]:port");
 	ok(parses("0.0.0.0:0", "0.0.0.0:0"), "port 0");
@@ -92,6 +92,37 @@ main(void)
 	   "duplicate plugin reported");
 	ok(cfg_errs_count(&e) == 4, "all four errors collected (got %zu)",
 	   cfg_errs_count(&e));
+	cfg_errs_free(&e);
+
+	/* gateway.user / group / seccomp */
+	cfg_errs_init(&e);
+	c = conf_load_text("gateway = { id = \"g\"; };\n", "t.conf", &e);
+	ok(c && strcmp(c->user, CONF_DEFAULT_USER) == 0 && !c->user_explicit &&
+	   c->group == NULL && c->seccomp == CONF_DEFAULT_SECCOMP,
+	   "sandbox defaults: user %s (not explicit), primary group, seccomp %s",
+	   CONF_DEFAULT_USER, conf_seccomp_names[CONF_DEFAULT_SECCOMP]);
+	ok(e.warnings == 0, "defaults draw no warning");
+	conf_free(c);
+	cfg_errs_free(&e);
+	cfg_errs_init(&e);
+	c = conf_load_text("gateway = {\n user = \"svc\";\n group = \"dialout\";\n"
+			   " seccomp = \"off\";\n};\n", "t.conf", &e);
+	ok(c && strcmp(c->user, "svc") == 0 && c->user_explicit &&
+	   c->group && strcmp(c->group, "dialout") == 0 &&
+	   c->seccomp == SECCOMP_OFF, "user, group and seccomp read");
+	ok(e.warnings == 1 && has_err(&e, "?:4: warning: gateway.seccomp:"),
+	   "seccomp off warned at its line");
+	conf_free(c);
+	cfg_errs_free(&e);
+	cfg_errs_init(&e);
+	c = conf_load_text("gateway = {\n user = \"\";\n group = \"g\";\n"
+			   " seccomp = \"maybe\";\n};\n", "t.conf", &e);
+	ok(c == NULL, "bad sandbox settings refused");
+	ok(has_err(&e, "?:3: gateway.group: needs a user"),
+	   "a group without a user is an error");
+	ok(has_err(&e, "?:4: gateway.seccomp:"), "unknown seccomp mode is an error");
+	ok(has_err(&e, "?:2: warning: gateway.user: user = \"\" keeps the privileges"),
+	   "user = \"\" warned");
 	cfg_errs_free(&e);
 
 	json_escape(buf, sizeof(buf), "a\"b\\c\nd\x01");

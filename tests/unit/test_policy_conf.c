@@ -109,9 +109,11 @@ test_site(void)
 	snprintf(path, sizeof(path), "%s/tests/unit/data/policy/site.conf",
 		 top ? top : ".");
 	p = load(path, &e, NULL);
-	ok(p != NULL && cfg_errs_count(&e) == 0 && e.warnings == 0,
-	   "site.conf loads without errors or warnings (%zu messages%s%s)", e.n,
-	   e.n ? ": " : "", e.n ? e.msg[0] : "");
+	/* Its trial conduit is a shadow one: the one risky-setting warning. */
+	ok(p != NULL && cfg_errs_count(&e) == 0 && e.warnings == 1 &&
+	   strstr(e.msg[0], ":43: warning: conduits.[3].shadow: shadow conduit") != NULL,
+	   "site.conf loads without errors, warning only about its shadow conduit (%zu messages%s%s)",
+	   e.n, e.n ? ": " : "", e.n ? e.msg[0] : "");
 	if (p == NULL) {
 		cfg_errs_free(&e);
 		return;
@@ -251,6 +253,36 @@ test_errors(void)
 	unlink(f);
 }
 
+/* Risky settings: each warned at its own line, none fails the load. */
+static void
+test_risky_settings(void)
+{
+	struct cfg_errs e;
+	struct seg_policy *p;
+	const char *f;
+
+	f = write_tmp("zones = ( { name = \"a\"; }, { name = \"b\"; } );\n"
+		      "conduits = ( { name = \"c\"; from = \"a\"; to = \"b\";\n"
+		      "  shadow = true;\n"
+		      "  modbus = { read = { coils = [\"0-65535\", \"0-99\"]; }; };\n"
+		      "  mqtt = { subscribe = [\"site/#\", \"site/%u/#\"]; publish = [\"s/+/x\"]; };\n"
+		      "}, { name = \"d\"; from = \"b\"; to = \"a\"; roles = [\"op\"];\n"
+		      "  mqtt = { subscribe = [\"site/#\"]; }; } );\n");
+	p = load(f, &e, NULL);
+	ok(p != NULL && cfg_errs_count(&e) == 0 && e.warnings == 4,
+	   "risky settings load with 4 warnings (got %zu)", e.warnings);
+	ok(has_msg(&e, f, 3, "warning: conduits.[0].shadow: shadow conduit"),
+	   "shadow conduit warned at its line");
+	ok(has_msg(&e, f, 4, "warning: conduits.[0].modbus.read.coils.[0]: covers the whole address table"),
+	   "0-65535 warned; 0-99 not");
+	ok(has_msg(&e, f, 5, "warning: conduits.[0].mqtt.subscribe.[0]: wildcard filter shared") &&
+	   has_msg(&e, f, 5, "warning: conduits.[0].mqtt.publish.[0]: wildcard filter shared"),
+	   "wildcards not anchored to %%u warned; site/%%u/# and a conduit with roles not");
+	seg_policy_unref(p);
+	cfg_errs_free(&e);
+	unlink(f);
+}
+
 static void
 test_warnings_and_compile_errors(void)
 {
@@ -319,5 +351,6 @@ main(void)
 	test_site();
 	test_errors();
 	test_warnings_and_compile_errors();
+	test_risky_settings();
 	return done_testing();
 }

@@ -414,6 +414,18 @@ struct zg_host_api {
 
 	/* -- threat engine: report an observation (see struct zg_observation). */
 	void (*observe)(struct zg_host *h, const struct zg_observation *o);
+
+	/*
+	 * Record a warning about a risky but legal setting ("FILE:LINE:
+	 * warning: key: ..."): printed by zonegated -t (fatal with -W), at
+	 * start and on reload; never fails a load.  Say what to do instead.
+	 * Only check() needs to call it; elsewhere the host ignores it (the
+	 * same config went through check() first).  Appended: test
+	 * api->size before use.
+	 */
+	void (*cfg_warning)(struct zg_host *h, const struct zg_cfg *node,
+			    const char *key, const char *fmt, ...)
+		__attribute__((format(printf, 4, 5)));
 };
 
 /*
