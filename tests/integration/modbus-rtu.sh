@@ -99,7 +99,7 @@ gw_conf() {
 	local ser_a="device = \"$D/lineA-gw\"; baud = 19200; parity = \"none\"; stop_bits = 1;
                  response_timeout = 0.3; turnaround = 0.05;"
 	local ser_b="device = \"$D/lineB-gw\"; baud = 19200; parity = \"none\"; stop_bits = 1;
-                 response_timeout = 2.0; reopen_min = 0.1; reopen_max = 0.4;"
+                 response_timeout = 3.0; reopen_min = 0.1; reopen_max = 0.4;"
 	cat <<C
 gateway = { id = "gw-rtu-test"; pidfile = "$D/zonegated.pid"; };
 log = { level = "debug"; format = "json"; };
@@ -129,7 +129,7 @@ plugins = ( { name = "modbus"; config = {
     { identity = "meter-1"; serial = { $ser_a }; unit = 1; request_timeout = 5.0; },
     { identity = "meter-5"; serial = { $ser_a }; unit = 5; request_timeout = 5.0; },
     { identity = "line-a-any"; serial = { $ser_a }; request_timeout = 5.0; },
-    { identity = "meter-2"; serial = { $ser_b }; unit = 2; request_timeout = 4.0; },
+    { identity = "meter-2"; serial = { $ser_b }; unit = 2; request_timeout = 6.0; },
     { identity = "line-b-any"; serial = { $ser_b }; request_timeout = 0.4; },
     { identity = "plc-tcp"; address = "127.0.0.1:$TCP_PORT"; unit = 1; }$1
   );
@@ -233,7 +233,9 @@ t_is "$good" "6" "six pymodbus clients, units 1 and 5 mixed: each gets its own v
 
 # --- deadlines while the worker holds a request ---------------------------------
 # line-b-any keeps the client's unit: unit 4 is ignored by the simulator,
-# so the worker waits response_timeout (2 s) while the request's deadline
+# so the worker waits response_timeout (3 s: long enough that the
+# clients below start and act while the line is still held, even on a
+# loaded machine) while the request's deadline
 # (0.4 s) passes.  The client is answered at the deadline; the worker's job
 # comes back later and is dropped; the requests after it are served.
 t_is "$(mbt read "$GW" 4 0 1)" "EXC 11" "deadline passes while the line's worker holds the request: 0x0B"
@@ -282,7 +284,7 @@ t_ok "  ... while the request on line B was still outstanding" t_alive "$ps"
 wait "$ps"
 t_is "$(cat "$D/silent.out")" "EXC 11" "silent device: exception 0x0B after response_timeout"
 t_ok "  ... reported as a device timeout on the line" \
-	grep -q '"kind":"modbus.device_timeout".*device meter-2 (serial line .* unit 2) did not answer FC3 read holding 0 (1 reg) unit 2 within 2.000s' "$LOG"
+	grep -q '"kind":"modbus.device_timeout".*device meter-2 (serial line .* unit 2) did not answer FC3 read holding 0 (1 reg) unit 2 within 3.000s' "$LOG"
 t_ok "simulator on line B speaks again" ctl rtub "silent off"
 t_is "$(mbt read "$GW" 2 0 2)" "201 202" "  ... and is served again"
 
