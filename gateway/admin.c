@@ -32,6 +32,7 @@
 #include <zonegate/plugin.h>
 
 #include "gateway/admin.h"
+#include "gateway/bus.h"
 #include "gateway/conf.h"
 #include "gateway/events.h"
 #include "gateway/evring.h"
@@ -749,8 +750,8 @@ cmd_uplinks(struct admin_client *c, const struct admin_req *rq,
 	int64_t now;
 	size_t i;
 
-	(void)c;
 	(void)rq;
+	bus_upstat_refresh(c->a->d->bus);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	evbuffer_add_printf(out, "{\"ok\":true,\"uplinks\":[");

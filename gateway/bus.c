@@ -24,6 +24,7 @@
 #include "gateway/bus.h"
 #include "gateway/log.h"
 #include "gateway/spool.h"
+#include "gateway/upstat.h"
 
 #define ENVELOPE_MAX (SPOOL_MAX_PAYLOAD)
 #define JSON_MAX_DEPTH 32
@@ -38,14 +39,21 @@ struct zg_uplink {
 	void *arg;
 	unsigned max_inflight;
 	bool up, blocked, feeding;
+	bool upstat_full;         /* said once: the registry is full */
 	unsigned gen;             /* changes on up/down: stale feed loops stop */
 	uint64_t acked;           /* everything <= acked is acknowledged */
 	struct spool_cursor cur;
+	struct spool_cursor ackcur; /* just past the acknowledged position */
 	uint64_t *ring;           /* in flight, in send order */
+	struct spool_cursor *rcur; /* cursor after each of them */
 	bool *rack;
 	unsigned head, n;
 	uint64_t sent_max;        /* highest seq sent by this process */
 	uint64_t sent, nacked, resent;
+	/* for the operator (gateway/upstat.h) */
+	int64_t since_ms;         /* last change of up */
+	char target[UPSTAT_TEXT_MAX];
+	char last_error[UPSTAT_TEXT_MAX];
 	struct zg_uplink *next;
 };
 
@@ -405,6 +413,41 @@ now_ms(void)
 }
 
 /*
+ * Tell the operator's registry (gateway/upstat.h) where u stands: state
+ * and since when, what it still owes (records and bytes after its
+ * acknowledged position, the oldest one's age), counters, last error.
+ * Called on every state change and whenever someone looks
+ * (bus_upstat_refresh): the backlog is computed, not counted along.
+ */
+static void
+upstat_publish(struct zg_uplink *u)
+{
+	struct upstat st;
+	struct spool_backlog bl;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "%.*s", UPSTAT_NAME_MAX - 1, u->name);
+	snprintf(st.kind, sizeof(st.kind), "%.*s", (int)sizeof(st.kind) - 1,
+		 u->owner_name);
+	memcpy(st.target, u->target, sizeof(st.target));
+	memcpy(st.last_error, u->last_error, sizeof(st.last_error));
+	st.state = u->up ? UPSTAT_UP : UPSTAT_DOWN;
+	st.since_ms = u->since_ms;
+	spool_backlog(u->b->sp, &u->ackcur, &bl);
+	st.spool_depth = bl.records;
+	st.spool_bytes = bl.bytes;
+	st.oldest_unsent_ms = bl.oldest_ts_ms;
+	st.sent = u->sent;
+	st.acked = u->nacked;
+	if (upstat_set(&st) < 0 && !u->upstat_full) {
+		log_msg(ZG_LOG_WARN, u->owner_name, NULL,
+			"uplink %s: not shown by zonegatectl uplinks (more than %d uplinks)",
+			u->name, UPSTAT_MAX);
+		u->upstat_full = true;
+	}
+}
+
+/*
  * Feed u from its cursor while it is up, not blocked and its window has
  * room.  The record enters the in-flight ring before send() so that an
  * ack delivered from inside send() finds it.
@@ -449,6 +492,7 @@ feed(struct zg_uplink *u)
 		m.ts_ms = r.ts_ms;
 		slot = (u->head + u->n) % u->max_inflight;
 		u->ring[slot] = r.seq;
+		u->rcur[slot] = u->cur;
 		u->rack[slot] = false;
 		u->n++;
 		gen = u->gen;
@@ -769,11 +813,13 @@ bus_uplink_new(struct bus *b, const void *owner, const char *owner_name,
 		max_inflight = MAX_INFLIGHT;
 	if (u != NULL) {
 		u->ring = calloc(max_inflight, sizeof(*u->ring));
+		u->rcur = calloc(max_inflight, sizeof(*u->rcur));
 		u->rack = calloc(max_inflight, sizeof(*u->rack));
 	}
-	if (u == NULL || u->ring == NULL || u->rack == NULL) {
+	if (u == NULL || u->ring == NULL || u->rcur == NULL || u->rack == NULL) {
 		if (u != NULL) {
 			free(u->ring);
+			free(u->rcur);
 			free(u->rack);
 		}
 		free(u);
@@ -791,8 +837,11 @@ bus_uplink_new(struct bus *b, const void *owner, const char *owner_name,
 	/* After a restart, what was sent but not acknowledged may repeat. */
 	u->sent_max = spool_next_seq(b->sp) - 1;
 	spool_seek(b->sp, &u->cur, acked + 1);
+	spool_seek_after(b->sp, &u->ackcur, acked);
+	u->since_ms = now_ms();
 	u->next = b->ups;
 	b->ups = u;
+	upstat_publish(u);
 	log_msg(ZG_LOG_INFO, owner_name, NULL,
 		"uplink %s registered: acknowledged up to seq %" PRIu64
 		", %" PRIu64 " messages waiting",
@@ -809,12 +858,15 @@ bus_uplink_up(struct zg_uplink *u)
 		log_msg(ZG_LOG_INFO, u->owner_name, NULL,
 			"uplink %s up: sending from seq %" PRIu64, u->name,
 			u->acked + 1);
+	if (!u->up)
+		u->since_ms = now_ms();
 	u->gen++;
 	u->up = true;
 	u->blocked = false;
 	u->n = 0;
 	u->head = 0;
 	spool_seek(u->b->sp, &u->cur, u->acked + 1);
+	upstat_publish(u);
 	feed(u);
 }
 
@@ -827,11 +879,16 @@ bus_uplink_down(struct zg_uplink *u, const char *why)
 		log_msg(ZG_LOG_WARN, u->owner_name, NULL,
 			"uplink %s down (%s): %u messages in flight will be sent again",
 			u->name, why ? why : "no reason given", u->n);
+	if (u->up)
+		u->since_ms = now_ms();
+	if (why != NULL && why[0] != '\0')
+		snprintf(u->last_error, sizeof(u->last_error), "%s", why);
 	u->gen++;
 	u->up = false;
 	u->n = 0;
 	u->head = 0;
 	spool_seek(u->b->sp, &u->cur, u->acked + 1);
+	upstat_publish(u);
 }
 
 void
@@ -856,6 +913,7 @@ bus_uplink_ack(struct zg_uplink *u, uint64_t seq)
 	/* Acknowledged in order from the front: that is the position. */
 	while (u->n > 0 && u->rack[u->head]) {
 		u->acked = u->ring[u->head];
+		u->ackcur = u->rcur[u->head];
 		u->head = (u->head + 1) % u->max_inflight;
 		u->n--;
 		moved = true;
@@ -893,9 +951,31 @@ bus_uplink_free(struct zg_uplink *u)
 		" acknowledged, %" PRIu64 " sent again; acknowledged up to seq %" PRIu64,
 		u->name, u->sent, u->nacked, u->resent, u->acked);
 	spool_uplink_detach(u->b->sp, u->name);
+	upstat_remove(u->name);
 	free(u->ring);
+	free(u->rcur);
 	free(u->rack);
 	free(u);
+}
+
+void
+bus_uplink_target(struct zg_uplink *u, const char *target)
+{
+	if (u == NULL)
+		return;
+	snprintf(u->target, sizeof(u->target), "%s", target ? target : "");
+	upstat_publish(u);
+}
+
+void
+bus_upstat_refresh(struct bus *b)
+{
+	struct zg_uplink *u;
+
+	if (b == NULL)
+		return;
+	for (u = b->ups; u != NULL; u = u->next)
+		upstat_publish(u);
 }
 
 void

@@ -85,6 +85,14 @@ void bus_uplink_down(struct zg_uplink *u, const char *why);
 void bus_uplink_ack(struct zg_uplink *u, uint64_t seq);
 void bus_uplink_ready(struct zg_uplink *u);
 void bus_uplink_free(struct zg_uplink *u);
+/* Where the uplink sends ("broker:8883", a URL), for the operator. */
+void bus_uplink_target(struct zg_uplink *u, const char *target);
+/*
+ * Bring the operator's uplink registry (gateway/upstat.h) up to date:
+ * spool depth, oldest unsent, counters.  Readers (zonegatectl uplinks,
+ * the metrics endpoint) call it before they look.  NULL is fine.
+ */
+void bus_upstat_refresh(struct bus *b);
 /* Free every uplink `owner' left registered (plugin unload). */
 void bus_uplinks_release(struct bus *b, const void *owner);
 

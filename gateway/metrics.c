@@ -24,6 +24,7 @@
 
 #include <zonegate/plugin.h>
 
+#include "gateway/bus.h"
 #include "gateway/conf.h"
 #include "gateway/daemon.h"
 #include "gateway/metrics.h"
@@ -422,6 +423,10 @@ describe_builtin(void)
 		  "Bytes in the spool not yet acknowledged by an uplink." },
 		{ "zonegate_spool_oldest_age_seconds", METRIC_GAUGE,
 		  "Age of the oldest message an uplink has not acknowledged." },
+		{ "zonegate_uplink_sent_total", METRIC_COUNTER,
+		  "Messages an uplink sent since start (resends included)." },
+		{ "zonegate_uplink_acked_total", METRIC_COUNTER,
+		  "Messages the far end of an uplink acknowledged since start." },
 		{ "zonegate_metrics_series_dropped_total", METRIC_COUNTER,
 		  "Metric updates refused: invalid name or label, or the series limit reached." },
 		{ "zonegate_metrics_scrapes_total", METRIC_COUNTER,
@@ -547,6 +552,8 @@ collect_uplinks(void)
 	metrics_family_clear("zonegate_spool_depth_messages");
 	metrics_family_clear("zonegate_spool_depth_bytes");
 	metrics_family_clear("zonegate_spool_oldest_age_seconds");
+	metrics_family_clear("zonegate_uplink_sent_total");
+	metrics_family_clear("zonegate_uplink_acked_total");
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	for (i = 0; i < upstat_count(); i++) {
@@ -567,6 +574,10 @@ collect_uplinks(void)
 				  u->name, (double)u->spool_bytes);
 		metrics_gauge_set("zonegate_spool_oldest_age_seconds", "uplink",
 				  u->name, age);
+		metrics_counter_set("zonegate_uplink_sent_total", "uplink",
+				    u->name, u->sent);
+		metrics_counter_set("zonegate_uplink_acked_total", "uplink",
+				    u->name, u->acked);
 	}
 }
 
@@ -627,8 +638,10 @@ metrics_render(struct zg_daemon *d, struct evbuffer *out)
 	metrics_gauge_set2("zonegate_build_info", "version", PACKAGE_VERSION,
 			   "tls_engine", ZG_TLS_ENGINE, 1.0);
 	collect_process();
-	if (d != NULL)
+	if (d != NULL) {
 		collect_daemon(d);
+		bus_upstat_refresh(d->bus);
+	}
 	collect_uplinks();
 	metrics_counter_set("zonegate_metrics_series_dropped_total", NULL, NULL,
 			    dropped);

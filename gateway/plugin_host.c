@@ -620,6 +620,7 @@ static const struct zg_host_api host_api = {
 	.tls_client_ctx = api_tls_client_ctx,
 	.tls_connect = api_tls_connect,
 	.observe = api_observe,
+	.uplink_target = bus_uplink_target,
 };
 
 /* ---------------------------------------------------------------- */

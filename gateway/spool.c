@@ -1211,6 +1211,7 @@ spool_seek(const struct spool *s, struct spool_cursor *c, uint64_t seq)
 
 	c->next = seq;
 	c->off = SPOOL_SEG_HEADER;
+	c->nth = 0;
 	c->seg = 0;
 	/* The last segment whose base is <= seq holds it (or what follows). */
 	for (i = 0; i < s->nsegs; i++)
@@ -1240,12 +1241,14 @@ spool_read(struct spool *s, struct spool_cursor *c, struct spool_rec *r,
 			g = &s->segs[i];
 			c->seg = g->base;
 			c->off = SPOOL_SEG_HEADER;
+			c->nth = 0;
 		}
 		if (c->off >= g->size) {
 			if (i + 1 >= s->nsegs)
 				return 0;
 			c->seg = s->segs[i + 1].base;
 			c->off = SPOOL_SEG_HEADER;
+			c->nth = 0;
 			continue;
 		}
 		got = pread(g->fd, s->rbuf, SPOOL_REC_HEADER, (off_t)c->off);
@@ -1273,6 +1276,7 @@ spool_read(struct spool *s, struct spool_cursor *c, struct spool_rec *r,
 		if (spool_record_parse(s->rbuf, used, r, &used) != SPOOL_PARSE_OK)
 			goto fmt;
 		c->off += used;
+		c->nth++;
 		if (r->seq < c->next)
 			continue;
 		c->next = r->seq + 1;
@@ -1287,4 +1291,72 @@ fmt:
 	       " damaged at offset %" PRIu64, s->dir, c->seg, c->off);
 	errno = EIO;
 	return -1;
+}
+
+/* Timestamp of the record at off in g (0 when it cannot be read). */
+static int
+rec_ts(const struct seg *g, uint64_t off, int64_t *ts)
+{
+	uint8_t h[SPOOL_REC_HEADER];
+
+	*ts = 0;
+	if (pread(g->fd, h, sizeof(h), (off_t)off) != (ssize_t)sizeof(h) ||
+	    get32(h) != REC_MAGIC)
+		return -1;
+	*ts = (int64_t)get64(h + 24);
+	return 0;
+}
+
+int
+spool_backlog(struct spool *s, const struct spool_cursor *c,
+	      struct spool_backlog *out)
+{
+	const struct seg *g;
+	size_t i;
+	int rc = 0;
+	bool ts_done = false;
+
+	memset(out, 0, sizeof(*out));
+	g = seg_find(s, c->seg, &i);
+	if (g != NULL) {
+		if (c->off < g->size) {
+			out->bytes += g->size - c->off;
+			out->records += g->nrec > c->nth ? g->nrec - c->nth : 0;
+			rc = rec_ts(g, c->off, &out->oldest_ts_ms);
+			ts_done = true;
+		}
+		i++;
+	}
+	for (; i < s->nsegs; i++) {
+		g = &s->segs[i];
+		if (g->nrec == 0)
+			continue;
+		out->records += g->nrec;
+		out->bytes += g->size - SPOOL_SEG_HEADER;
+		if (!ts_done) {
+			rc = rec_ts(g, SPOOL_SEG_HEADER, &out->oldest_ts_ms);
+			ts_done = true;
+		}
+	}
+	return rc;
+}
+
+void
+spool_seek_after(struct spool *s, struct spool_cursor *c, uint64_t acked)
+{
+	struct spool_cursor save;
+	struct spool_rec r;
+
+	spool_seek(s, c, acked + 1);
+	c->next = 0; /* no skipping inside spool_read: stop before acked + 1 */
+	for (;;) {
+		save = *c;
+		if (spool_read(s, c, &r, NULL, 0) != 1)
+			break;
+		if (r.seq > acked) {
+			*c = save;
+			break;
+		}
+	}
+	c->next = acked + 1;
 }

@@ -199,6 +199,7 @@ struct spool_cursor {
 	uint64_t seg;  /* base seq of the segment */
 	uint64_t off;
 	uint64_t next; /* records below this are skipped */
+	uint64_t nth;  /* records before off in this segment */
 };
 /* Position c at the first record with seq >= seq. */
 void spool_seek(const struct spool *s, struct spool_cursor *c, uint64_t seq);
@@ -208,6 +209,28 @@ void spool_seek(const struct spool *s, struct spool_cursor *c, uint64_t seq);
  */
 int spool_read(struct spool *s, struct spool_cursor *c, struct spool_rec *r,
 	       char *err, size_t errlen);
+
+/*
+ * What an uplink still owes, from c (a cursor just past its last
+ * acknowledged record) to the end: records and their bytes on disk
+ * (segment headers not counted), and the timestamp of the first of them
+ * (0 when none).  Records dropped under the cursor (drop_oldest) are not
+ * counted: they are gone.  O(segments) plus one 32-byte read.  0, or -1
+ * when that read fails (the counts are still filled).
+ */
+struct spool_backlog {
+	uint64_t records;
+	uint64_t bytes;
+	int64_t oldest_ts_ms;
+};
+int spool_backlog(struct spool *s, const struct spool_cursor *c,
+		  struct spool_backlog *out);
+/*
+ * Position c just past the last record with seq <= acked (reading the
+ * records before it in that segment once): a cursor for spool_backlog().
+ */
+void spool_seek_after(struct spool *s, struct spool_cursor *c,
+		      uint64_t acked);
 
 void spool_get_stats(const struct spool *s, struct spool_stats *st);
 /* Bytes kept for `zone' (NULL or "" = no zone). */

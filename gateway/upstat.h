@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define UPSTAT_MAX 32
-#define UPSTAT_NAME_MAX 64
+#define UPSTAT_NAME_MAX 72 /* uplink names: up to 64 (SPOOL_MAX_NAME) */
 #define UPSTAT_TEXT_MAX 160
 
 enum upstat_state {

@@ -1027,7 +1027,9 @@ print_human(const char *cmd, const char *answer, long nlast)
 		{ "spool_depth", "SPOOLED", false },
 		{ "spool_bytes", "BYTES", false },
 		{ "oldest_unsent_age", "OLDEST", true },
+		{ "sent", "SENT", false }, { "acked", "ACKED", false },
 		{ "target", "TARGET", false },
+		{ "last_error", "LAST ERROR", false },
 	};
 
 	if (strstr(answer, "\"ok\":true") != answer + 1)
@@ -1041,7 +1043,7 @@ print_human(const char *cmd, const char *answer, long nlast)
 		return print_table(answer, "sessions", sessions, 9,
 				   "no live sessions");
 	if (strcmp(cmd, "uplinks") == 0)
-		return print_table(answer, "uplinks", uplinks, 8,
+		return print_table(answer, "uplinks", uplinks, 11,
 				   "no uplinks configured");
 	if (strcmp(cmd, "events") == 0)
 		return print_events(answer, nlast);

@@ -860,10 +860,9 @@ h2_drop(struct h2up *st, const char *why, int abortive)
 	st->hold_until = 0;
 	st->api->timer_stop(st->retry_timer);
 	st->want_ready = 0; /* uplink_up() restarts the feed */
-	if (st->is_up) {
-		st->is_up = 0;
-		st->api->uplink_down(st->up, why);
-	}
+	/* also while down: the operator sees why the last attempt failed */
+	st->is_up = 0;
+	st->api->uplink_down(st->up, why);
 	if (st->draining)
 		return;
 	st->conn_failures++;
@@ -1259,6 +1258,10 @@ h2_init(const struct zg_host_api *api, struct zg_host *h,
 		h2_fini(st);
 		return -1;
 	}
+	if (api->size >= offsetof(struct zg_host_api, uplink_target) +
+			sizeof(api->uplink_target) &&
+	    api->uplink_target != NULL)
+		api->uplink_target(st->up, st->c.url);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	api->log(h, ZG_LOG_INFO, "uplink \"%s\" to %s via %s: batches of up to "
 		 "%u messages / %zu bytes / %.3fs, %u streams", st->c.name,

@@ -409,8 +409,8 @@ schedule_retry(struct mq_state *st)
 static void
 lost(struct mq_state *st, const char *why)
 {
-	if (st->connected)
-		st->api->uplink_down(st->up, why);
+	/* also while down: the operator sees why the last attempt failed */
+	st->api->uplink_down(st->up, why);
 	if (!st->said_down) {
 		st->api->log(st->h, ZG_LOG_WARN,
 			     "broker %s:%lld: %s; reconnecting with backoff (%.1fs .. %.1fs)",
@@ -703,6 +703,13 @@ mq_init(const struct zg_host_api *api, struct zg_host *h,
 				 (unsigned)st->c.max_inflight);
 	if (st->up == NULL)
 		goto fail;
+	{
+		char target[300];
+
+		snprintf(target, sizeof(target), "%s:%lld", st->c.host,
+			 st->c.port);
+		api->uplink_target(st->up, target);
+	}
 	api->log(h, ZG_LOG_INFO, "uplink to %s:%lld, topic \"%s\", MQTT %s",
 		 st->c.host, st->c.port, st->c.topic,
 		 proto_names[st->c.protocol]);

@@ -412,6 +412,71 @@ test_envelope(void)
 	   "a too small buffer is reported, not overrun");
 }
 
+/*
+ * The backlog of an uplink (spool_backlog, spool_seek_after): records and
+ * bytes after its acknowledged position, across segments, after a
+ * restart, and after drop_oldest removed records under it.
+ */
+static void
+test_backlog(void)
+{
+	struct spool_opts o = opts(4096, 1 << 20, 0, SPOOL_FULL_DROP_OLDEST);
+	struct spool_backlog bl;
+	struct spool_cursor c;
+	struct spool_rec r;
+	struct spool *s;
+	uint64_t acked, rec = spool_record_size(3, 0, 100);
+	int i, fails = 0;
+
+	rmrf(dir);
+	s = spool_open(&o, rep, sizeof(rep), err, sizeof(err));
+	spool_uplink_attach(s, "u/a", &acked);
+	for (i = 0; i < 100; i++)
+		fails += add(s, NULL, 100) < 0;
+	spool_sync(s, NULL, 0);
+	spool_seek_after(s, &c, acked);
+	spool_backlog(s, &c, &bl);
+	ok(fails == 0 && bl.records == 100 && bl.bytes == 100 * rec &&
+		   bl.oldest_ts_ms == 1700000000001LL,
+	   "nothing acknowledged: 100 records, %" PRIu64 " bytes, oldest seq 1 (%" PRIu64 ", %" PRIu64 ")",
+	   100 * rec, bl.records, bl.bytes);
+	/* past 37 records (the 4 KiB segments hold 30 each): mid-segment */
+	spool_seek_after(s, &c, 37);
+	spool_backlog(s, &c, &bl);
+	ok(bl.records == 63 && bl.bytes == 63 * rec &&
+		   bl.oldest_ts_ms == 1700000000038LL,
+	   "acknowledged up to 37: 63 records left, oldest seq 38 (%" PRIu64 ")",
+	   bl.records);
+	/* a reading cursor gives the same position after reading 37 */
+	spool_seek(s, &c, 1);
+	for (i = 0; i < 37; i++)
+		spool_read(s, &c, &r, NULL, 0);
+	spool_backlog(s, &c, &bl);
+	ok(bl.records == 63 && bl.bytes == 63 * rec,
+	   "  ... and a cursor that read 37 records says the same");
+	spool_seek_after(s, &c, 100);
+	spool_backlog(s, &c, &bl);
+	ok(bl.records == 0 && bl.bytes == 0 && bl.oldest_ts_ms == 0,
+	   "everything acknowledged: nothing owed, no oldest");
+	spool_uplink_ack(s, "u/a", 37);
+	spool_close(s);
+
+	s = spool_open(&o, rep, sizeof(rep), err, sizeof(err));
+	spool_uplink_attach(s, "u/a", &acked);
+	spool_seek_after(s, &c, acked);
+	spool_backlog(s, &c, &bl);
+	ok(acked == 37 && bl.records == 63 && bl.bytes == 63 * rec,
+	   "after a restart the saved position gives the same backlog");
+	spool_seek_after(s, &c, 10);  /* in the first segment ... */
+	spool_checkpoint(s, NULL, 0); /* ... which goes: 1..30 acknowledged */
+	spool_backlog(s, &c, &bl);
+	ok(bl.records == 63 + 7 && bl.bytes == 70 * rec,
+	   "a cursor in a removed segment counts from the oldest kept record (%" PRIu64 ")",
+	   bl.records);
+	spool_close(s);
+	rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -421,13 +486,14 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	rmdir(dir); /* spool_open creates it */
-	plan(52);
+	plan(58);
 	test_records();
 	test_state_parse();
 	test_append_recover();
 	test_bounds();
 	test_disk_full();
 	test_envelope();
+	test_backlog();
 	rmrf(dir);
 	return done_testing();
 }

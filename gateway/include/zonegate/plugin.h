@@ -426,6 +426,14 @@ struct zg_host_api {
 	void (*cfg_warning)(struct zg_host *h, const struct zg_cfg *node,
 			    const char *key, const char *fmt, ...)
 		__attribute__((format(printf, 4, 5)));
+
+	/*
+	 * -- appended: where an uplink sends ("127.0.0.1:8883", a URL), shown
+	 * by `zonegatectl uplinks' next to its state, spool depth and last
+	 * error (the `why' of uplink_down(), which may also be called while
+	 * down to report a failed connection attempt).  Copied.
+	 */
+	void (*uplink_target)(struct zg_uplink *u, const char *target);
 };
 
 /*
