@@ -721,9 +721,11 @@ bus_emit(struct zg_daemon *d, const char *source, const char *topic,
 	d->messages_emitted++;
 	/* What a plugin emitted, for people and tests reading the log. */
 	if (log_level() >= ZG_LOG_DEBUG)
-		log_msg(ZG_LOG_DEBUG, source, NULL, "emit %s %.*s%s", topic,
+		log_msg(ZG_LOG_DEBUG, source, NULL, "emit %s %.*s%s%s%s%s", topic,
 			len > 1500 ? 1500 : (int)len, (const char *)payload,
-			len > 1500 ? " [truncated]" : "");
+			len > 1500 ? " [truncated]" : "",
+			zone != NULL ? " (zone " : "", zone != NULL ? zone : "",
+			zone != NULL ? ")" : "");
 	if (b == NULL) {
 		/* No spool configured: say so once, count all. */
 		if (d->messages_unrouted++ == 0)

@@ -662,13 +662,13 @@ cycle_end(struct mb_poll_group *g)
 	size_t i, npts = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	/*
+	 * The zone and the time the message enters the spool travel in the
+	 * host's envelope (docs/northbound.md): "zone" and "ts" are its keys.
+	 */
 	jb_str(&b, "{", "device", g->device);
-	if (g->zone[0] != '\0')
-		jb_str(&b, ",", "zone", g->zone);
-	else
-		jb_printf(&b, ",\"zone\":null");
 	jb_str(&b, ",", "group", g->name);
-	jb_str(&b, ",", "ts", g->cycle_ts);
+	jb_str(&b, ",", "cycle_ts", g->cycle_ts);
 	jb_printf(&b, ",\"points\":[");
 	for (i = 0; i < g->npoints; i++) {
 		struct poll_point *p = &g->points[i];
@@ -741,7 +741,9 @@ cycle_end(struct mb_poll_group *g)
 			     g->name);
 	} else if (npts > 0) {
 		snprintf(topic, sizeof(topic), "telemetry/%s", g->device);
-		if (st->api->emit(st->h, topic, b.p, b.len) == 0)
+		if (st->api->emit_zone(st->h, topic,
+				       g->zone[0] != '\0' ? g->zone : NULL,
+				       b.p, b.len) == 0)
 			g->emitted++;
 	}
 	free(b.p);

@@ -118,7 +118,7 @@ for line in open(sys.argv[1], errors="replace"):
     if not m.startswith(pre):
         continue
     try:
-        msg = json.loads(m[len(pre):])
+        msg = json.JSONDecoder().raw_decode(m[len(pre):])[0]  # then " (zone Z)"
     except ValueError:
         print("unparsable telemetry:", m[:200])
         continue
@@ -244,7 +244,8 @@ t_is "$(point plc-1 float64_BADC | cut -d' ' -f2-3)" "good 3.141592653589793" "f
 t_is "$(point plc-1 scaled | cut -d' ' -f2-3)" "good 21.5" "uint16 215 with scale 0.1 is 21.5"
 t_ok "  ... with its unit" grep -q '\\"name\\":\\"scaled\\",\\"value\\":21.5,\\"unit\\":\\"degC\\"' "$LOG"
 t_is "$(point plc-1 nan)" "nan bad null the device holds NaN (not a number)" "float32 NaN: null, bad, with the reason"
-t_ok "telemetry carries device and zone" grep -q 'emit telemetry/plc-1 {\\"device\\":\\"plc-1\\",\\"zone\\":\\"cell1\\"' "$LOG"
+t_ok "telemetry carries device, group and cycle time; the zone goes to the envelope" \
+	grep -qE 'emit telemetry/plc-1 \{\\"device\\":\\"plc-1\\",\\"group\\":\\"[a-z0-9-]+\\",\\"cycle_ts\\":\\"[0-9-]+T[0-9:.]+Z\\",\\"points\\":.* \(zone cell1\)' "$LOG"
 
 # --- policy ------------------------------------------------------------------
 t_is "$($PY "$MBT" read "$plc_PORT" 1 220 1)" "0" "direct read of holding 220 works (the forbidden read is possible)"
