@@ -11,6 +11,14 @@
 # time per point.  Every message is counted from its debug log line
 # ("emit telemetry/..."), so logging is part of the cost measured.
 #
+# Then the whole northbound path, when Debian's mosquitto is installed:
+# the same poller, every message through the durable spool (fsync =
+# "batch": one fdatasync per loop iteration) and the MQTT uplink (MQTT 5,
+# mutual TLS, QoS 1) to a local mosquitto broker requiring client
+# certificates, counted at a mosquitto_sub subscriber (points/s that
+# arrive, against the same direct read), and what the uplink still owed
+# at the end (zonegatectl uplinks).
+#
 #   make bench            (or: top_builddir=... bash tests/bench/poller.sh)
 #   ZG_BENCH_SECONDS=N    seconds per measurement (default 5)
 #   ZG_BENCH_GROUPS=N     poll groups (default 64)
@@ -24,7 +32,7 @@ NGROUPS=${ZG_BENCH_GROUPS:-64}
 SIM="$top_builddir/contrib/plcsim/zg-plcsim"
 GWD="$top_builddir/gateway/zonegated"
 MBB="$top_builddir/tests/bench/mbbench"
-export ZONEGATE_PLUGIN_PATH="$top_builddir/plugins/modbus/.libs"
+export ZONEGATE_PLUGIN_PATH="$top_builddir/plugins/modbus/.libs:$top_builddir/plugins/mqtt/.libs"
 D=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"' EXIT
@@ -76,7 +84,7 @@ rps=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$direct")
 gpid=$!
 pids+=($gpid)
 end=$((SECONDS + 20))
-until grep -q ' ready: ' "$D/gw.log"; do
+until grep -qs ' ready: ' "$D/gw.log"; do
 	[ $SECONDS -ge $end ] && { echo "zonegated did not start"; tail "$D/gw.log"; exit 1; }
 	sleep 0.02
 done
@@ -94,3 +102,80 @@ BEGIN {
 	printf "  ratio poller/direct = %.2f; zonegated CPU %.1f%% = %.2f us per point\n",
 		pp / dp, 100 * c / tck / dt, (pp > 0 ? 1e6 * c / tck / (pp * dt) : 0);
 }'
+
+# --- the northbound path: poller -> spool (fsync batch) -> MQTT/TLS -> subscriber
+MOSQ=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+if [ ! -x "$MOSQ" ] || ! command -v mosquitto_sub >/dev/null; then
+	echo "  (northbound: mosquitto / mosquitto-clients not installed: skipped)"
+	exit 0
+fi
+kill "$gpid" 2>/dev/null
+wait "$gpid" 2>/dev/null
+bash "$top_srcdir/contrib/pki/mkpki.sh" "$D/pki" >/dev/null 2>&1 || { echo "cannot make the test PKI"; exit 1; }
+BP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$D/mosquitto.conf" <<C
+user $(id -un)
+persistence false
+log_dest none
+max_queued_messages 1000000
+listener $BP 127.0.0.1
+cafile $D/pki/ca.crt
+certfile $D/pki/server.crt
+keyfile $D/pki/server.key
+require_certificate true
+allow_anonymous true
+C
+"$MOSQ" -c "$D/mosquitto.conf" >"$D/mosquitto.log" 2>&1 &
+pids+=($!)
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+end=$((SECONDS + 20))
+until port_open "$BP"; do [ $SECONDS -ge $end ] && { echo "mosquitto did not start"; exit 1; }; sleep 0.02; done
+CL=(-h 127.0.0.1 -p "$BP" --cafile "$D/pki/ca.crt" --cert "$D/pki/client-cn.crt" --key "$D/pki/client-cn.key")
+mosquitto_sub "${CL[@]}" -q 1 -t 'zonegate/#' -t bench/probe >"$D/sub" 2>/dev/null &
+pids+=($!)
+end=$((SECONDS + 20))
+until mosquitto_pub "${CL[@]}" -q 1 -t bench/probe -m probe 2>/dev/null && grep -q '^probe' "$D/sub"; do
+	[ $SECONDS -ge $end ] && { echo "subscriber did not start"; exit 1; }
+	sleep 0.05
+done
+# northbound FSYNC: one measurement with that fsync policy.
+northbound() {
+sed -e 's/level = "debug"/level = "info"/' \
+    -e "s|^plugins = (|admin = { socket = \"$D/zg.sock\"; };\nspool = { dir = \"$D/spool\"; segment_size = \"16M\"; max_bytes = \"4G\"; fsync = \"$1\"; };\nplugins = (|" \
+    -e "s|^}; } );|}; },\n  { name = \"mqtt\"; config = { host = \"127.0.0.1\"; port = $BP; ca = \"$D/pki/ca.crt\"; cert = \"$D/pki/client-dns.crt\"; key = \"$D/pki/client-dns.key\"; max_inflight = 1024; }; } );|" \
+    "$D/gw.conf" >"$D/gw-nb-$1.conf"
+rm -rf "$D/spool"
+base=$(grep -c '^{' "$D/sub")
+"$GWD" -f -c "$D/gw-nb-$1.conf" >"$D/gw-nb-$1.log" 2>&1 &
+gpid=$!
+pids+=($gpid)
+end=$((SECONDS + 20))
+until grep -qs ' ready: ' "$D/gw-nb-$1.log"; do
+	[ $SECONDS -ge $end ] && { echo "zonegated did not start"; tail "$D/gw-nb-$1.log"; exit 1; }
+	sleep 0.02
+done
+end=$((SECONDS + 20))
+until [ "$(grep -c '^{' "$D/sub")" -ge $((base + 100)) ]; do
+	[ $SECONDS -ge $end ] && { echo "no telemetry at the subscriber"; tail "$D/gw-nb-$1.log"; exit 1; }
+	sleep 0.05
+done
+sleep 1 # warm-up (not a synchronisation)
+per=$(grep -m1 '^{' "$D/sub" | python3 -c 'import json,sys; print(len(json.loads(sys.stdin.readline())["points"]))')
+n0=$(grep -c '^{' "$D/sub"); c0=$(cpu); t0=$(date +%s.%N)
+sleep "$SECS"
+n1=$(grep -c '^{' "$D/sub"); c1=$(cpu); t1=$(date +%s.%N)
+owed=$("$top_builddir/gateway/zonegatectl" --socket "$D/zg.sock" --json uplinks |
+	python3 -c 'import json,sys; u=json.load(sys.stdin)["uplinks"][0]; print(u["spool_depth"], u["sent"], u["acked"])')
+awk -v rps="$rps" -v n=$((n1 - n0)) -v per="$per" -v t0="$t0" -v t1="$t1" -v c=$((c1 - c0)) -v tck="$tck" -v owed="$owed" -v fs="$1" '
+BEGIN {
+	dt = t1 - t0; dp = rps * 75; pp = n * per / dt; split(owed, o, " ");
+	printf "  poller -> spool (fsync %s) -> MQTT 5/TLS QoS 1 -> mosquitto -> mosquitto_sub:\n", fs;
+	printf "    at the subscriber %10.0f msgs/s %10.0f points/s (%d points a message)\n", n / dt, pp, per;
+	printf "  ratio northbound/direct = %.2f; zonegated CPU %.1f%%; uplink owed %d messages at the end (%d sent, %d acked)\n",
+		pp / dp, 100 * c / tck / dt, o[1], o[2], o[3];
+}'
+	kill "$gpid" 2>/dev/null
+	wait "$gpid" 2>/dev/null
+}
+northbound batch
+northbound never
