@@ -59,7 +59,7 @@ plugins = (
 );
 C
 t0=$(now)
-"$ZONEGATED" -f -c "$D/gw.conf" >"$D/gw.log" 2>&1 &
+"$ZONEGATED" -f -c "$D/gw.conf" -u "" >"$D/gw.log" 2>&1 &  # the private 0700 test directory: no drop
 ZG_PID=$!
 T_PIDS+=("$ZG_PID")
 t_wait 300 has_all "$D/gw.out" || { echo "bench: gateway subscriber incomplete"; tail -5 "$D/gw.log"; exit 1; }
