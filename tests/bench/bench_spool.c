@@ -53,8 +53,9 @@ rmrf(const char *d)
 static struct spool *
 open_spool(const char *dir, int fsync_mode, uint64_t max)
 {
-	struct spool_opts o = { dir, 16 << 20, max, 0, fsync_mode,
-				SPOOL_FULL_DROP_OLDEST };
+	struct spool_opts o = { .dir = dir, .segment_size = 16 << 20,
+				.max_bytes = max, .fsync = fsync_mode,
+				.on_full = SPOOL_FULL_DROP_OLDEST };
 	char err[256], rep[256];
 	struct spool *s = spool_open(&o, rep, sizeof(rep), err, sizeof(err));
 
