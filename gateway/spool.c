@@ -730,7 +730,7 @@ recover(struct spool *s, char *rep, size_t replen, char *err, size_t errlen)
 	size_t n = 0, cap = 0, i;
 	struct dirent *de;
 	DIR *dp;
-	char one[512];
+	char one[512], tmp[4096];
 	size_t used = 0;
 
 	if (load_state(s, &next_state, err, errlen) < 0)
@@ -753,7 +753,8 @@ recover(struct spool *s, char *rep, size_t replen, char *err, size_t errlen)
 			continue;
 		if (strcmp(de->d_name + 20, ".tmp") == 0) {
 			/* A compaction cut short: the .seg it was for is whole. */
-			unlinkat(s->dirfd, de->d_name, 0);
+			seg_path(s, b, ".tmp", tmp, sizeof(tmp));
+			unlink(tmp);
 			continue;
 		}
 		if (n == cap) {
