@@ -58,6 +58,7 @@ struct bus {
 	struct zg_uplink *ups;
 	bool full_episode;        /* a refusal was logged: log recovery */
 	bool zone_refusal;        /* set by zone_cb(): a zone bound refused */
+	int on_zone_full;         /* as the spool was opened with */
 	bool sync_failing;
 	bool ckpt_failing;
 	uint64_t first_seq_run;   /* first seq appended by this process */
@@ -540,7 +541,7 @@ zone_cb(void *arg, int ev, const struct spool_zone_stats *z, uint64_t n)
 		log_warnx("spool: zone %s holds %" PRIu64
 			  " bytes, at its bound of %" PRIu64 " bytes: %s; other zones are not affected",
 			  name, z->bytes, z->max_bytes,
-			  b->d->conf->spool.on_zone_full == SPOOL_ZONE_REFUSE
+			  b->on_zone_full == SPOOL_ZONE_REFUSE
 				  ? "its new messages are refused"
 				  : "its oldest unsent messages are dropped");
 		metrics_counter_add("zonegate_spool_zone_over_total", "zone",
@@ -615,6 +616,7 @@ bus_new(struct zg_daemon *d, const struct conf_spool *c, char *err,
 	o.zone_limits = c->zone_limits;
 	o.nzone_limits = c->nzone_limits;
 	o.on_zone_full = c->on_zone_full;
+	b->on_zone_full = c->on_zone_full;
 	o.zone_cb = zone_cb;
 	o.zone_cb_arg = b;
 	b->env = malloc(ENVELOPE_MAX + 1);

@@ -34,7 +34,7 @@
  *       key = "/etc/zonegate/pki/gateway.key";
  *       topic = "zonegate/{gateway}/{topic}"; }; } );
  *
- * Write-back (commands = { ... }): the plugin subscribes (QoS 1) to a
+ * Write-back (commands = { ... }): the plugin subscribes (QoS 2) to a
  * command topic filter on every connection.  libmosquitto's thread
  * copies each message into the same queue (bounded: CMD_QUEUE_MAX
  * waiting, larger ones counted and dropped); on the loop thread the
@@ -77,7 +77,8 @@ struct qev {
 	int kind;
 	unsigned gen;
 	int a, b; /* CONNACK: rc; PUBACK: mid, reason; DISCONNECT: rc;
-		     MESSAGE: payload length (-1: too large); SUBACK: qos */
+		     MESSAGE: payload length (-1: too large), retained;
+		     SUBACK: qos */
 	char *topic;   /* MESSAGE: copies */
 	char *payload;
 	struct qev *next;
@@ -521,6 +522,7 @@ on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg,
 		return;
 	e->kind = QE_MESSAGE;
 	e->gen = cn->gen;
+	e->b = msg->retain ? 1 : 0;
 	e->topic = strdup(msg->topic ? msg->topic : "");
 	if (msg->payloadlen > CMD_BODY_MAX) {
 		e->a = -1;
@@ -781,6 +783,17 @@ cmd_message(struct mq_state *st, const struct qev *e)
 		cmd_refuse(st, "command longer than 4096 bytes");
 		return;
 	}
+	if (e->b) {
+		/*
+		 * A retained message comes again with every new subscription:
+		 * taken as a command, it would write again after each reconnect.
+		 */
+		st->api->log(st->h, ZG_LOG_WARN,
+			     "retained message on %s refused as a command (clear it on the broker: publish an empty retained message there)",
+			     e->topic);
+		cmd_refuse(st, "retained messages are not taken as commands");
+		return;
+	}
 	if (st->cmd_inflight >= st->c.cmd_max) {
 		cmd_refuse(st, "too many commands in flight");
 		return;
@@ -851,7 +864,8 @@ handle(struct mq_state *st, const struct qev *e)
 			/* a clean session: subscribe on every connection */
 			expand(st, st->c.cmd_topic, "", NULL, filter,
 			       sizeof(filter));
-			rc = mosquitto_subscribe(st->mosq, NULL, filter, 1);
+			/* QoS 2: exactly once for commands published so */
+			rc = mosquitto_subscribe(st->mosq, NULL, filter, 2);
 			if (rc != MOSQ_ERR_SUCCESS) {
 				snprintf(why, sizeof(why),
 					 "subscribe to %.100s: %s", filter,

@@ -19,7 +19,7 @@ MBT="$top_srcdir/tests/integration/mbtool.py"
 $PY -c 'import pymodbus.client' 2>/dev/null ||
 	t_skip_all "pymodbus missing: apt-get install python3-pymodbus"
 
-t_plan 30
+t_plan 38
 D=$T_TMP
 
 sim_start() {
@@ -155,7 +155,23 @@ pub x '{"id":"m4","device":"plc-1","point":"setpoint","value":}'
 t_ok "a malformed command is answered with an error, with its id" \
 	t_wait 10 grep -q '"id":"m4",.*"result":"error"' "$D/results"
 
+# --- a retained command is not replayed after a reconnect -------------------
+mosquitto_pub "${NB_CLIENT[@]}" -p "$BROKER_PORT" -q 1 -r -t zonegate/gw-test/cmd/plc-1 \
+	-m '{"id":"r1","device":"plc-1","point":"setpoint","value":77}'
+t_ok "a retained command published while the gateway listens arrives live: written" \
+	t_wait 10 grep -q '"id":"r1",.*"result":"ok"' "$D/results"
+t_is "$($PY "$MBT" read "$plc_PORT" 1 150 1)" "77" "  ... holding 150 is 77 (read directly)"
+t_is "$($PY "$MBT" write "$plc_PORT" 1 150 5)" "OK" "holding 150 set to 5 directly on the simulator"
 t_diag "$(grep -h command "$D/events.jsonl" "$D/gw.log")"
 t_ok "SIGTERM stops the gateway" zg_stop
-t_grep "  ... which counts the commands it received and answered" 'commands: 4 received, 4 answered, 0 results lost' "$D/gw.log"
+t_grep "  ... which counts the commands it received and answered" 'commands: 5 received, 5 answered, 0 results lost' "$D/gw.log"
+t_ok "zonegated starts again (a new subscription: the broker sends the retained command)" \
+	zg_start "$D/gw.conf" "$D/gw2.log"
+t_ok "the retained command is refused, not run again" \
+	t_wait 20 grep -q 'retained message on zonegate/gw-test/cmd/plc-1 refused as a command' "$D/gw2.log"
+t_ok "  ... the refusal is answered on the result topic" \
+	t_wait 10 grep -q '"result":"error","reason":"retained messages are not taken as commands"' "$D/results"
+t_is "$($PY "$MBT" read "$plc_PORT" 1 150 1)" "5" "  ... holding 150 keeps 5 (read directly)"
+t_is "$(grep -c 'addr=150 count=1 values=77 ' "$D/plc.writes")" "1" "  ... the simulator saw the write of 77 once"
+zg_stop
 t_done
