@@ -23,6 +23,7 @@
 
 #include "gateway/bus.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/spool.h"
 #include "gateway/upstat.h"
 
@@ -64,6 +65,8 @@ struct bus {
 	struct event *ckpt;
 	struct zg_uplink *ups;
 	bool full_episode;        /* a refusal was logged: log recovery */
+	bool zone_refusal;        /* set by zone_cb(): a zone bound refused */
+	int on_zone_full;         /* as the spool was opened with */
 	bool sync_failing;
 	bool ckpt_failing;
 	uint64_t first_seq_run;   /* first seq appended by this process */
@@ -552,6 +555,62 @@ commit_cb(evutil_socket_t fd, short what, void *arg)
 	feed_all(b);
 }
 
+/* zonegate_spool_zone_bytes{zone}: what each bounded zone holds now. */
+static void
+zone_gauges(struct bus *b)
+{
+	struct spool_zone_stats z;
+	int i;
+
+	for (i = 0; spool_zone_get(b->sp, i, &z) == 0; i++)
+		if (z.max_bytes > 0)
+			metrics_gauge_set("zonegate_spool_zone_bytes", "zone",
+					  z.zone, (double)z.bytes);
+}
+
+/*
+ * The spool's per-zone bound at work: one log line when a zone goes
+ * over its bound and one when acknowledgements bring it back down (an
+ * episode), counters for every drop step and refusal.  Never per record
+ * in the log.
+ */
+static void
+zone_cb(void *arg, int ev, const struct spool_zone_stats *z, uint64_t n)
+{
+	struct bus *b = arg;
+	const char *name = z->zone[0] != '\0' ? z->zone : "(no zone)";
+
+	switch (ev) {
+	case SPOOL_ZONE_OVER:
+		log_warnx("spool: zone %s holds %" PRIu64
+			  " bytes, at its bound of %" PRIu64 " bytes: %s; other zones are not affected",
+			  name, z->bytes, z->max_bytes,
+			  b->on_zone_full == SPOOL_ZONE_REFUSE
+				  ? "its new messages are refused"
+				  : "its oldest unsent messages are dropped");
+		metrics_counter_add("zonegate_spool_zone_over_total", "zone",
+				    z->zone, 1);
+		break;
+	case SPOOL_ZONE_DROPPED:
+		metrics_counter_add("zonegate_spool_zone_dropped_total", "zone",
+				    z->zone, n);
+		break;
+	case SPOOL_ZONE_REFUSED:
+		b->zone_refusal = true;
+		metrics_counter_add("zonegate_spool_zone_refused_total", "zone",
+				    z->zone, n);
+		break;
+	case SPOOL_ZONE_UNDER:
+		log_info("spool: zone %s is back to %" PRIu64
+			 " bytes (bound %" PRIu64 "): %" PRIu64
+			 " of its messages dropped and %" PRIu64
+			 " refused since start",
+			 name, z->bytes, z->max_bytes, z->dropped_records,
+			 z->refused);
+		break;
+	}
+}
+
 static void
 ckpt_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -570,6 +629,7 @@ ckpt_cb(evutil_socket_t fd, short what, void *arg)
 			 spool_dir(b->sp));
 		b->ckpt_failing = false;
 	}
+	zone_gauges(b);
 	/* drop_oldest may have moved cursors: keep feeding */
 	feed_all(b);
 }
@@ -590,12 +650,19 @@ bus_new(struct zg_daemon *d, const struct conf_spool *c, char *err,
 		return NULL;
 	}
 	b->d = d;
+	memset(&o, 0, sizeof(o));
 	o.dir = c->dir;
 	o.segment_size = c->segment_size;
 	o.max_bytes = c->max_bytes;
 	o.max_bytes_per_zone = c->max_bytes_per_zone;
 	o.fsync = c->fsync;
 	o.on_full = c->on_full;
+	o.zone_limits = c->zone_limits;
+	o.nzone_limits = c->nzone_limits;
+	o.on_zone_full = c->on_zone_full;
+	b->on_zone_full = c->on_zone_full;
+	o.zone_cb = zone_cb;
+	o.zone_cb_arg = b;
 	b->env = malloc(ENVELOPE_MAX + 1);
 	if (b->env == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -613,10 +680,14 @@ bus_new(struct zg_daemon *d, const struct conf_spool *c, char *err,
 		log_warnx("spool recovery: %s", report);
 	log_info("spool %s: %" PRIu64 " records in %" PRIu64
 		 " segments (%" PRIu64 " bytes), next seq %" PRIu64
-		 ", fsync %s, on full %s%s",
+		 ", fsync %s, on full %s%s%s%s",
 		 c->dir, st.records, st.segments, st.bytes,
 		 spool_next_seq(b->sp), spool_fsync_names[c->fsync],
 		 spool_full_names[c->on_full],
+		 c->max_bytes_per_zone || c->nzone_limits
+			 ? ", zone over its bound: " : "",
+		 c->max_bytes_per_zone || c->nzone_limits
+			 ? spool_zone_full_names[c->on_zone_full] : "",
 		 st.torn_tails || st.corrupt_segments ? " (after repair)" : "");
 	b->commit = event_new(d->base, -1, 0, commit_cb, b);
 	b->ckpt = event_new(d->base, -1, EV_PERSIST, ckpt_cb, b);
@@ -651,10 +722,12 @@ bus_free(struct bus *b)
 			 PRIu64 " acknowledged, %" PRIu64
 			 " sent again (possible duplicates); spool %" PRIu64
 			 " records kept, %" PRIu64 " dropped (full), %" PRIu64
+			 " dropped and %" PRIu64 " refused (zone bounds), %" PRIu64
 			 " disk-full errors",
 			 b->st.emitted, b->st.refused, b->st.invalid, b->st.sent,
 			 b->st.acked, b->st.resent, st.records,
-			 st.dropped_records, st.enospc);
+			 st.dropped_records, st.zone_dropped, st.refused_zone,
+			 st.enospc);
 		spool_close(b->sp);
 	}
 	free(b->env);
@@ -683,16 +756,19 @@ bus_append(struct bus *b, const char *source, const char *topic,
 	r.zone_len = zone ? strlen(zone) : 0;
 	r.payload = env;
 	r.len = n;
+	b->zone_refusal = false;
 	if (spool_append(b->sp, &r, err, sizeof(err)) < 0) {
 		int e = errno;
 
 		b->st.refused++;
+		/* A zone at its bound: zone_cb() logs its episode. */
+		if (b->zone_refusal && e == EDQUOT)
+			return -1;
 		if (!b->full_episode)
 			log_msg(ZG_LOG_ERR, source, NULL,
 				"message on %s refused: %s%s", topic, err,
 				e == ENOSPC ? " (disk full: free space on the spool's file system)"
 				: e == ENOBUFS ? " (on_full = pause: producers are refused until uplinks catch up)"
-				: e == EDQUOT ? " (max_bytes_per_zone)"
 				: "");
 		b->full_episode = true;
 		return -1;

@@ -31,7 +31,9 @@ static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
 	"shutdown_timeout", "fail_mode", "island_mode", "user", "group",
 	"seccomp", NULL };
 static const char *const spool_keys[] = { "dir", "segment_size", "max_bytes",
-	"max_bytes_per_zone", "fsync", "on_full", "checkpoint_interval", NULL };
+	"max_bytes_per_zone", "zone_limits", "on_zone_full", "fsync", "on_full",
+	"checkpoint_interval", NULL };
+static const char *const zone_limit_keys[] = { "zone", "max_bytes", NULL };
 static const char *const admin_keys[] = { "socket", "mode", "group", NULL };
 static const char *const metrics_keys[] = { "listen", NULL };
 static const char *const log_keys[] = { "target", "format", "level",
@@ -287,9 +289,95 @@ range:
 }
 
 /*
- * spool { dir; segment_size; max_bytes; max_bytes_per_zone; fsync;
- * on_full; checkpoint_interval; }.  Without the section there is no
- * spool (messages are counted and dropped, uplinks cannot start).
+ * A zone bound is 0 (none) or room for two segments at least: dropping
+ * a zone's oldest records works a segment at a time, so a smaller bound
+ * would close a segment on nearly every message.
+ */
+static void
+check_zone_bound(struct cfg_errs *e, const config_setting_t *g,
+		 const char *key, const struct conf_spool *sp,
+		 unsigned long long v)
+{
+	if (v != 0 && v < 2 * sp->segment_size)
+		cfg_err(e, g, key,
+			"must be 0 (no bound) or at least twice segment_size (%llu bytes)",
+			2 * sp->segment_size);
+	else if (v > sp->max_bytes)
+		cfg_err(e, g, key, "exceeds max_bytes");
+}
+
+/*
+ * zone_limits = ( { zone = "cell-a"; max_bytes = "64M"; }, ... ): a bound
+ * per named zone, over max_bytes_per_zone (0: that zone is unbounded).
+ * A zone named twice is an error.
+ */
+static void
+load_zone_limits(struct zg_conf *c, struct cfg_errs *e,
+		 const config_setting_t *g)
+{
+	struct conf_spool *sp = &c->spool;
+	const config_setting_t *l, *it;
+	unsigned long long v;
+	const char *z;
+	int i, n;
+	size_t j;
+
+	l = g ? cfg_get_list(e, g, "zone_limits", NULL) : NULL;
+	if (l == NULL)
+		return;
+	n = config_setting_length(l);
+	if (n > SPOOL_MAX_ZONES - 2) {
+		cfg_err(e, l, NULL, "at most %d zones", SPOOL_MAX_ZONES - 2);
+		return;
+	}
+	sp->zone_limits = calloc((size_t)n + 1, sizeof(*sp->zone_limits));
+	if (sp->zone_limits == NULL) {
+		cfg_err(e, l, NULL, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		it = config_setting_get_elem(l, (unsigned)i);
+		if (config_setting_type(it) != CONFIG_TYPE_GROUP) {
+			cfg_err(e, it, NULL,
+				"must be a group { zone = \"...\"; max_bytes = ...; }");
+			continue;
+		}
+		cfg_known_keys(e, it, zone_limit_keys);
+		z = NULL;
+		if (cfg_get_string(e, it, "zone", NULL, &z) < 0 || z == NULL) {
+			if (z == NULL)
+				cfg_err(e, it, "zone", "is required");
+			continue;
+		}
+		if (z[0] == '\0' || strlen(z) > SPOOL_MAX_ZONE) {
+			cfg_err(e, it, "zone", "must be 1..%d bytes",
+				SPOOL_MAX_ZONE);
+			continue;
+		}
+		for (j = 0; j < sp->nzone_limits; j++)
+			if (strcmp(sp->zone_limits[j].zone, z) == 0)
+				break;
+		if (j < sp->nzone_limits) {
+			cfg_err(e, it, "zone", "\"%s\" is already bounded above", z);
+			continue;
+		}
+		if (config_setting_get_member(it, "max_bytes") == NULL) {
+			cfg_err(e, it, "max_bytes", "is required");
+			continue;
+		}
+		get_size(e, it, "max_bytes", 0, 0, 1ULL << 40, &v);
+		check_zone_bound(e, it, "max_bytes", sp, v);
+		sp->zone_limits[sp->nzone_limits].zone = z;
+		sp->zone_limits[sp->nzone_limits].max_bytes = v;
+		sp->nzone_limits++;
+	}
+}
+
+/*
+ * spool { dir; segment_size; max_bytes; max_bytes_per_zone; zone_limits;
+ * on_zone_full; fsync; on_full; checkpoint_interval; }.  Without the
+ * section there is no spool (messages are counted and dropped, uplinks
+ * cannot start).
  */
 static void
 load_spool(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
@@ -317,12 +405,17 @@ load_spool(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 			"too small for max_bytes: at most %d segments (use %llu or more)",
 			SPOOL_MAX_SEGMENTS,
 			sp->max_bytes / SPOOL_MAX_SEGMENTS + 1);
-	if (sp->max_bytes_per_zone > sp->max_bytes)
-		cfg_err(e, g, "max_bytes_per_zone", "exceeds max_bytes");
+	check_zone_bound(e, g, "max_bytes_per_zone", sp, sp->max_bytes_per_zone);
+	load_zone_limits(c, e, g);
 	cfg_get_enum(e, g, "fsync", spool_fsync_names, SPOOL_FSYNC_BATCH,
 		     &sp->fsync);
 	cfg_get_enum(e, g, "on_full", spool_full_names, SPOOL_FULL_DROP_OLDEST,
 		     &sp->on_full);
+	/* A zone over its bound does what the whole spool does when full. */
+	cfg_get_enum(e, g, "on_zone_full", spool_zone_full_names,
+		     sp->on_full == SPOOL_FULL_PAUSE ? SPOOL_ZONE_REFUSE
+						     : SPOOL_ZONE_DROP_OLDEST,
+		     &sp->on_zone_full);
 	cfg_get_double(e, g, "checkpoint_interval", 0.2, 0.01, 60.0,
 		       &sp->checkpoint_interval);
 }
@@ -549,6 +642,7 @@ conf_free(struct zg_conf *c)
 		free(c->plugin_path);
 	}
 	free(c->plugins);
+	free(c->spool.zone_limits);
 	threat_conf_clear(&c->threat);
 	config_destroy(&c->cfg);
 	free(c->file);
@@ -577,7 +671,8 @@ conf_summary(const struct zg_conf *c, FILE *out)
 	if (c->spool.enabled)
 		fprintf(out, "  spool: %s (segments %llu bytes, max %llu bytes%s, fsync %s, on full %s)\n",
 			c->spool.dir, c->spool.segment_size, c->spool.max_bytes,
-			c->spool.max_bytes_per_zone ? ", bounded per zone" : "",
+			c->spool.max_bytes_per_zone || c->spool.nzone_limits
+				? ", bounded per zone" : "",
 			spool_fsync_names[c->spool.fsync],
 			spool_full_names[c->spool.on_full]);
 	else

@@ -14,6 +14,7 @@
 
 #include "gateway/cfgutil.h"
 #include "gateway/log.h"
+#include "gateway/spool.h"
 #include "gateway/threat.h"
 
 struct seg_policy;
@@ -37,6 +38,9 @@ struct conf_spool {
 	unsigned long long segment_size, max_bytes, max_bytes_per_zone;
 	int fsync;                   /* enum spool_fsync */
 	int on_full;                 /* enum spool_full */
+	int on_zone_full;            /* enum spool_zone_full */
+	struct spool_zone_limit *zone_limits; /* zone names point into cfg */
+	size_t nzone_limits;
 	double checkpoint_interval;  /* seconds between state saves */
 	int line;
 };

@@ -223,6 +223,21 @@ events_apply(struct zg_daemon *d, const struct zg_conf *c)
 
 /* ------------------------------------------------------------------ */
 
+/* The same per-zone spool bounds, in the same order. */
+static bool
+zone_limits_same(const struct conf_spool *a, const struct conf_spool *b)
+{
+	size_t i;
+
+	if (a->nzone_limits != b->nzone_limits)
+		return false;
+	for (i = 0; i < a->nzone_limits; i++)
+		if (strcmp(a->zone_limits[i].zone, b->zone_limits[i].zone) != 0 ||
+		    a->zone_limits[i].max_bytes != b->zone_limits[i].max_bytes)
+			return false;
+	return true;
+}
+
 /*
  * Reload (SIGHUP or the admin socket's `reload'; `why' names which).
  * Every error and warning line is logged and also left in e for the
@@ -288,7 +303,9 @@ do_reload(struct mainctx *m, const char *why, struct cfg_errs *e)
 	      nc->spool.max_bytes != d->conf->spool.max_bytes ||
 	      nc->spool.max_bytes_per_zone != d->conf->spool.max_bytes_per_zone ||
 	      nc->spool.fsync != d->conf->spool.fsync ||
-	      nc->spool.on_full != d->conf->spool.on_full)))
+	      nc->spool.on_full != d->conf->spool.on_full ||
+	      nc->spool.on_zone_full != d->conf->spool.on_zone_full ||
+	      !zone_limits_same(&nc->spool, &d->conf->spool))))
 		log_warnx("spool settings changed: they take effect at the next restart");
 	if ((nc->metrics_listen == NULL) != (d->conf->metrics_listen == NULL) ||
 	    (nc->metrics_listen != NULL &&

@@ -69,7 +69,20 @@ struct zg_host {
 	struct zg_listener *listeners;
 	int nlisteners;
 	struct zg_timer *timers;
+	zg_command_fn cmd_fn;       /* command_handler(): commands to us */
+	void *cmd_arg;
 };
+
+/* One command between two plugins (command_submit .. command_done). */
+struct zg_cmd {
+	struct zg_host *from;       /* NULL once the submitter stopped */
+	struct zg_host *to;
+	zg_command_result_cb cb;
+	void *arg;
+	struct zg_cmd *next;
+};
+/* Every command in flight (the loop thread only, like all host state). */
+static struct zg_cmd *cmds;
 
 static const struct zg_host_api host_api;
 
@@ -572,6 +585,97 @@ api_tls_connect(struct zg_tls_ctx *c, const char *addr, const char *servername,
 	return t;
 }
 
+/* ---------------------------------------------------------------- */
+/* commands between plugins */
+
+static int
+api_command_handler(struct zg_host *h, zg_command_fn fn, void *arg)
+{
+	h->cmd_fn = fn;
+	h->cmd_arg = fn != NULL ? arg : NULL;
+	return 0;
+}
+
+/*
+ * Hand cmd to the running plugin named `handler' that takes commands.
+ * The host does not look into the command: the handler parses, decides
+ * and audits it.  -1 when there is no such handler.
+ */
+static int
+api_command_submit(struct zg_host *h, const char *handler,
+		   const struct zg_command *cmd, zg_command_result_cb cb,
+		   void *arg)
+{
+	struct zg_host *t = NULL;
+	struct zg_cmd *c;
+	int i;
+
+	for (i = 0; handler != NULL && i < h->d->nplugins; i++)
+		if (h->d->plugins[i] != NULL &&
+		    strcmp(h->d->plugins[i]->name, handler) == 0)
+			t = h->d->plugins[i];
+	if (t == NULL || !t->started || t->cmd_fn == NULL || cmd == NULL ||
+	    cb == NULL)
+		return -1;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -1;
+	c->from = h;
+	c->to = t;
+	c->cb = cb;
+	c->arg = arg;
+	c->next = cmds;
+	cmds = c;
+	t->cmd_fn(t->cmd_arg, c, cmd);
+	return 0;
+}
+
+static void
+api_command_done(struct zg_cmd *c, const char *result, size_t len)
+{
+	struct zg_cmd **pp;
+
+	for (pp = &cmds; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	if (c->cb != NULL)
+		c->cb(c->arg, result, len);
+	free(c);
+}
+
+/*
+ * h stopped (fini, or unloaded): its answers are dropped; commands it
+ * was handling and never answered are answered for it.
+ */
+static void
+commands_release(struct zg_host *h)
+{
+	static const char lost[] =
+		"{\"result\":\"error\",\"reason\":\"the handling plugin stopped before it answered: outcome unknown\"}";
+	struct zg_cmd *c, *next;
+
+	h->cmd_fn = NULL;
+	h->cmd_arg = NULL;
+	for (c = cmds; c != NULL; c = next) {
+		next = c->next;
+		if (c->from == h) {
+			c->from = NULL;
+			c->cb = NULL;
+		}
+	}
+	for (c = cmds; c != NULL; c = next) {
+		next = c->next;
+		if (c->to == h) {
+			log_msg(ZG_LOG_WARN, h->name, NULL,
+				"a command was still unanswered when the plugin stopped");
+			api_command_done(c, lost, sizeof(lost) - 1);
+		}
+	}
+}
+
 static const struct zg_host_api host_api = {
 	.abi_version = ZG_PLUGIN_ABI_VERSION,
 	.size = sizeof(struct zg_host_api),
@@ -621,6 +725,9 @@ static const struct zg_host_api host_api = {
 	.tls_connect = api_tls_connect,
 	.observe = api_observe,
 	.uplink_target = bus_uplink_target,
+	.command_handler = api_command_handler,
+	.command_submit = api_command_submit,
+	.command_done = api_command_done,
 };
 
 /* ---------------------------------------------------------------- */
@@ -840,6 +947,7 @@ plugin_reload(struct zg_host *h, const struct conf_plugin *cp)
 		h->started = false;
 		h->state = NULL;
 		bus_uplinks_release(h->d->bus, h);
+		commands_release(h);
 	}
 	return plugin_start(h, cp);
 }
@@ -880,6 +988,7 @@ plugin_unload(struct zg_host *h)
 		h->desc->fini(h->state);
 	h->started = false;
 	bus_uplinks_release(h->d->bus, h);
+	commands_release(h);
 	while (h->listeners != NULL)
 		api_listener_free(h->listeners);
 	while (h->timers != NULL)

@@ -8,6 +8,9 @@
  *     8  u32 payload length      12 u8 topic length, u8 zone length, u16 0
  *     16 u64 seq                 24 i64 timestamp (Unix ms)
  *     32 topic, zone, payload
+ *   Sequence numbers rise but may have gaps: a zone over its bound has
+ *   its records removed by rewriting the segment (<base>.tmp, synced,
+ *   renamed over <base>.seg).
  * State file <dir>/state (text, replaced atomically):
  *   zonegate-spool-state 1
  *   next_seq N
@@ -34,6 +37,7 @@
 
 const char *const spool_fsync_names[] = { "always", "batch", "never", NULL };
 const char *const spool_full_names[] = { "drop_oldest", "pause", NULL };
+const char *const spool_zone_full_names[] = { "drop_oldest", "refuse", NULL };
 
 static const uint8_t seg_magic[8] = { 'Z', 'G', 'S', 'P', 'O', 'O', 'L', 1 };
 #define REC_MAGIC 0x3152475aU /* "ZGR1" little-endian */
@@ -327,6 +331,7 @@ struct seg {
 	uint64_t base;       /* from the name and header */
 	uint64_t first, last, nrec;
 	uint64_t size;
+	uint64_t gen;        /* bumped when compaction moves its records */
 	int fd;
 	uint64_t zbytes[SPOOL_MAX_ZONES];
 };
@@ -350,8 +355,16 @@ struct spool {
 	bool unsynced;
 	uint64_t total;      /* bytes in all segments */
 	char zones[SPOOL_MAX_ZONES][SPOOL_MAX_ZONE + 1];
-	int nzones;
+	int nzones;          /* named slots in use (slot 0 included) */
+	bool zoverflow;      /* the shared last slot "*" is in use */
 	uint64_t zbytes[SPOOL_MAX_ZONES];
+	/* per zone slot: its bound and what the bound did */
+	uint64_t zlimit[SPOOL_MAX_ZONES];
+	uint64_t zdropped[SPOOL_MAX_ZONES], zrefused[SPOOL_MAX_ZONES];
+	uint64_t zdrops[SPOOL_MAX_ZONES], zepisodes[SPOOL_MAX_ZONES];
+	bool zover[SPOOL_MAX_ZONES];
+	struct spool_zone_limit *lims; /* copied from the options */
+	size_t nlims;
 	struct upl ups[SPOOL_MAX_UPLINKS];
 	int nups;
 	bool state_dirty;
@@ -379,27 +392,91 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	errno = saved;
 }
 
+/* The bound of zone z (zl bytes): its own from zone_limits, or the default. */
+static uint64_t
+zone_limit(const struct spool *s, const char *z, size_t zl)
+{
+	size_t i;
+
+	for (i = 0; i < s->nlims; i++)
+		if (strlen(s->lims[i].zone) == zl &&
+		    memcmp(s->lims[i].zone, z, zl) == 0)
+			return s->lims[i].max_bytes;
+	return s->o.max_bytes_per_zone;
+}
+
 /*
  * Zone bucket: zones get a slot each in order of first use; bucket 0 is
- * "no zone"; once the table is full, further zones share the last slot.
+ * "no zone"; once SPOOL_MAX_ZONES - 1 slots are named, further zones
+ * share the last slot ("*", with the default bound).  The lookup is a
+ * scan of at most SPOOL_MAX_ZONES short names: constant per record.
  */
 static int
 zone_slot(struct spool *s, const char *z, size_t zl)
 {
 	int i;
 
+	if (s->nzones == 0) {
+		s->nzones = 1;
+		s->zlimit[0] = s->o.max_bytes_per_zone;
+	}
 	if (zl == 0)
 		return 0;
 	for (i = 1; i < s->nzones; i++)
 		if (strlen(s->zones[i]) == zl && memcmp(s->zones[i], z, zl) == 0)
 			return i;
-	if (s->nzones == 0)
-		s->nzones = 1;
-	if (s->nzones >= SPOOL_MAX_ZONES)
+	if (s->nzones >= SPOOL_MAX_ZONES - 1) {
+		if (!s->zoverflow) {
+			s->zoverflow = true;
+			snprintf(s->zones[SPOOL_MAX_ZONES - 1],
+				 sizeof(s->zones[0]), "*");
+			s->zlimit[SPOOL_MAX_ZONES - 1] = s->o.max_bytes_per_zone;
+		}
 		return SPOOL_MAX_ZONES - 1;
+	}
 	memcpy(s->zones[s->nzones], z, zl);
 	s->zones[s->nzones][zl] = '\0';
+	s->zlimit[s->nzones] = zone_limit(s, z, zl);
 	return s->nzones++;
+}
+
+static void
+zone_fill(const struct spool *s, int z, struct spool_zone_stats *out)
+{
+	out->zone = s->zones[z];
+	out->bytes = s->zbytes[z];
+	out->max_bytes = s->zlimit[z];
+	out->dropped_records = s->zdropped[z];
+	out->refused = s->zrefused[z];
+	out->drops = s->zdrops[z];
+	out->episodes = s->zepisodes[z];
+	out->over = s->zover[z];
+}
+
+static void
+zone_event(struct spool *s, int z, int ev, uint64_t n)
+{
+	struct spool_zone_stats zs;
+
+	if (s->o.zone_cb == NULL)
+		return;
+	zone_fill(s, z, &zs);
+	s->o.zone_cb(s->o.zone_cb_arg, ev, &zs, n);
+}
+
+int
+spool_zone_get(const struct spool *s, int i, struct spool_zone_stats *z)
+{
+	if (i < 0 || i >= SPOOL_MAX_ZONES)
+		return -1;
+	if (i >= s->nzones) {
+		/* past the named slots: only the shared one may follow */
+		if (!s->zoverflow || i > s->nzones)
+			return -1;
+		i = SPOOL_MAX_ZONES - 1;
+	}
+	zone_fill(s, i, z);
+	return 0;
 }
 
 uint64_t
@@ -413,7 +490,9 @@ spool_zone_bytes(const struct spool *s, const char *zone)
 	for (i = 1; i < s->nzones; i++)
 		if (strcmp(s->zones[i], zone) == 0)
 			return s->zbytes[i];
-	return 0;
+	return s->zoverflow && s->nzones >= SPOOL_MAX_ZONES - 1
+		       ? s->zbytes[SPOOL_MAX_ZONES - 1]
+		       : 0;
 }
 
 static void
@@ -651,7 +730,7 @@ recover(struct spool *s, char *rep, size_t replen, char *err, size_t errlen)
 	size_t n = 0, cap = 0, i;
 	struct dirent *de;
 	DIR *dp;
-	char one[512];
+	char one[512], tmp[4096];
 	size_t used = 0;
 
 	if (load_state(s, &next_state, err, errlen) < 0)
@@ -665,12 +744,19 @@ recover(struct spool *s, char *rep, size_t replen, char *err, size_t errlen)
 		size_t l = strlen(de->d_name);
 		char num[21];
 
-		if (l != 24 || strcmp(de->d_name + 20, ".seg") != 0)
+		if (l != 24 || (strcmp(de->d_name + 20, ".seg") != 0 &&
+				strcmp(de->d_name + 20, ".tmp") != 0))
 			continue;
 		memcpy(num, de->d_name, 20);
 		num[20] = '\0';
 		if (parse_u64(num, &b) < 0 || b == 0)
 			continue;
+		if (strcmp(de->d_name + 20, ".tmp") == 0) {
+			/* A compaction cut short: the .seg it was for is whole. */
+			seg_path(s, b, ".tmp", tmp, sizeof(tmp));
+			unlink(tmp);
+			continue;
+		}
 		if (n == cap) {
 			uint64_t *nb;
 
@@ -759,6 +845,25 @@ spool_open(const struct spool_opts *o, char *rep, size_t replen, char *err,
 	s->dirfd = s->lockfd = -1;
 	s->dir = strdup(o->dir);
 	s->o.dir = s->dir;
+	s->o.zone_limits = NULL;
+	if (o->nzone_limits > 0) {
+		size_t i;
+
+		s->lims = calloc(o->nzone_limits, sizeof(*s->lims));
+		if (s->lims == NULL) {
+			seterr(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (i = 0; i < o->nzone_limits; i++) {
+			s->lims[i].max_bytes = o->zone_limits[i].max_bytes;
+			s->lims[i].zone = strdup(o->zone_limits[i].zone);
+			if (s->lims[i].zone == NULL) {
+				seterr(err, errlen, "out of memory");
+				goto fail;
+			}
+			s->nlims++;
+		}
+	}
 	s->rcap = 4096;
 	s->rbuf = malloc(s->rcap);
 	s->wbuf = malloc(spool_record_size(SPOOL_MAX_TOPIC, SPOOL_MAX_ZONE,
@@ -858,6 +963,9 @@ spool_close(struct spool *s)
 		close(s->lockfd); /* releases the lock */
 	if (s->dirfd >= 0)
 		close(s->dirfd);
+	for (i = 0; i < s->nlims; i++)
+		free((char *)s->lims[i].zone);
+	free(s->lims);
 	free(s->rbuf);
 	free(s->wbuf);
 	free(s->dir);
@@ -989,6 +1097,168 @@ write_record(struct spool *s, const uint8_t *buf, size_t n, char *err,
 	return -1;
 }
 
+/* Write all of buf at the file position of fd. */
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Rewrite sealed segment i without the records of zone slot z: the
+ * records that stay are copied (in runs, in order, unchanged) to
+ * <base>.tmp, which is synced and renamed over the segment; a crash
+ * leaves either the old or the new file whole (recovery removes a
+ * stray .tmp).  Sequence numbers keep their gaps: the far end sees the
+ * dropped ones missing.  Cursors in the segment notice the new
+ * generation and find their place again by sequence number.  Counts the
+ * unacknowledged records dropped into *dropped.  0, or -1 with errno
+ * (the segment is then unchanged).
+ */
+static int
+seg_compact(struct spool *s, size_t i, int z, uint64_t *dropped, char *err,
+	    size_t errlen)
+{
+	struct seg *g = &s->segs[i];
+	char path[4096], tmp[4096];
+	struct spool_rec r;
+	uint8_t *map;
+	size_t off, used, run = 0, runlen = 0, out = SPOOL_SEG_HEADER;
+	uint64_t m, nrec = 0, first = 0, last = 0, gone = 0;
+	bool any;
+	int fd, e;
+
+	*dropped = 0;
+	m = min_attached_acked(s, &any);
+	if (!any)
+		m = 0;
+	map = mmap(NULL, (size_t)g->size, PROT_READ, MAP_PRIVATE, g->fd, 0);
+	if (map == MAP_FAILED) {
+		seterr(err, errlen, "spool %s: mmap: %s", s->dir,
+		       strerror(errno));
+		return -1;
+	}
+	seg_path(s, g->base, ".seg", path, sizeof(path));
+	seg_path(s, g->base, ".tmp", tmp, sizeof(tmp));
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || write_all(fd, map, SPOOL_SEG_HEADER) < 0)
+		goto fail;
+	for (off = SPOOL_SEG_HEADER; off < g->size; off += used) {
+		if (spool_record_parse(map + off, (size_t)g->size - off, &r,
+				       &used) != SPOOL_PARSE_OK) {
+			errno = EIO;
+			goto fail;
+		}
+		if (zone_slot(s, r.zone, r.zone_len) == z) {
+			/* close the run of records that stay */
+			if (runlen > 0 && write_all(fd, map + run, runlen) < 0)
+				goto fail;
+			runlen = 0;
+			gone++;
+			if (r.seq > m)
+				(*dropped)++;
+			continue;
+		}
+		if (runlen == 0)
+			run = off;
+		runlen += used;
+		out += used;
+		if (nrec++ == 0)
+			first = r.seq;
+		last = r.seq;
+	}
+	if (runlen > 0 && write_all(fd, map + run, runlen) < 0)
+		goto fail;
+	if (s->o.fsync != SPOOL_FSYNC_NEVER && fdatasync(fd) < 0)
+		goto fail;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	if (s->o.fsync != SPOOL_FSYNC_NEVER)
+		fsync_dir(s);
+	munmap(map, (size_t)g->size);
+	close(g->fd);
+	g->fd = fd;
+	s->total -= g->size - out;
+	g->size = out;
+	g->nrec = nrec;
+	g->first = first;
+	g->last = last;
+	g->gen++;
+	s->zbytes[z] -= g->zbytes[z];
+	g->zbytes[z] = 0;
+	s->st.records -= gone;
+	s->st.compactions++;
+	if (nrec == 0)
+		seg_remove(s, i, UINT64_MAX);
+	return 0;
+fail:
+	e = errno;
+	if (disk_full(e))
+		s->st.enospc++;
+	else
+		s->st.write_errors++;
+	seterr(err, errlen, "spool %s: rewriting segment %020" PRIu64
+	       " without zone \"%s\": %s", s->dir, g->base, s->zones[z],
+	       strerror(e));
+	munmap(map, (size_t)g->size);
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
+
+/*
+ * Make room for n bytes of zone slot z by dropping its oldest records:
+ * the oldest segment holding any of them is rewritten without them.  A
+ * record in the segment being written first closes it (a new segment
+ * starts, whose base keeps the sequence safe across a restart).  Each
+ * step frees that segment's share of the zone; other zones' records are
+ * not touched.  0, or -1 with errno.
+ */
+static int
+zone_drop(struct spool *s, int z, uint64_t n, char *err, size_t errlen)
+{
+	uint64_t dropped;
+	size_t i;
+
+	while (s->zbytes[z] + n > s->zlimit[z]) {
+		for (i = 0; i < s->nsegs; i++)
+			if (s->segs[i].zbytes[z] > 0)
+				break;
+		if (i == s->nsegs) {
+			errno = EDQUOT; /* nothing of it left: n alone is too big */
+			return -1;
+		}
+		if (i == s->nsegs - 1 && s->active_open) {
+			if (seg_start(s, err, errlen) < 0)
+				return -1;
+		}
+		if (seg_compact(s, i, z, &dropped, err, errlen) < 0)
+			return -1;
+		s->zdrops[z]++;
+		s->zdropped[z] += dropped;
+		s->st.zone_dropped += dropped;
+		zone_event(s, z, SPOOL_ZONE_DROPPED, dropped);
+	}
+	return 0;
+}
+
 int
 spool_append(struct spool *s, const struct spool_rec *r, char *err,
 	     size_t errlen)
@@ -1015,19 +1285,33 @@ spool_append(struct spool *s, const struct spool_rec *r, char *err,
 		return -1;
 	}
 	z = zone_slot(s, r->zone, r->zone_len);
-	if (s->o.max_bytes_per_zone > 0 &&
-	    s->zbytes[z] + n > s->o.max_bytes_per_zone) {
+	if (s->zlimit[z] > 0 && s->zbytes[z] + n > s->zlimit[z]) {
 		/* Try to free acknowledged segments first. */
 		spool_checkpoint(s, NULL, 0);
-		if (s->zbytes[z] + n > s->o.max_bytes_per_zone) {
-			s->st.refused_zone++;
-			seterr(err, errlen,
-			       "spool: zone \"%.*s\" holds %" PRIu64
-			       " bytes, its bound (max_bytes_per_zone) is reached",
-			       (int)r->zone_len, r->zone_len ? r->zone : "",
-			       s->zbytes[z]);
-			errno = EDQUOT;
-			return -1;
+		if (s->zbytes[z] + n > s->zlimit[z]) {
+			if (!s->zover[z]) {
+				s->zover[z] = true;
+				s->zepisodes[z]++;
+				zone_event(s, z, SPOOL_ZONE_OVER, 0);
+			}
+			if (s->o.on_zone_full == SPOOL_ZONE_REFUSE ||
+			    n > s->zlimit[z] ||
+			    zone_drop(s, z, n, err, errlen) < 0) {
+				s->st.refused_zone++;
+				s->zrefused[z]++;
+				if (s->o.on_zone_full == SPOOL_ZONE_REFUSE ||
+				    n > s->zlimit[z]) {
+					seterr(err, errlen,
+					       "spool: zone \"%s\" holds %" PRIu64
+					       " bytes, its bound (%" PRIu64
+					       " bytes) is reached",
+					       s->zones[z], s->zbytes[z],
+					       s->zlimit[z]);
+					errno = EDQUOT;
+				}
+				zone_event(s, z, SPOOL_ZONE_REFUSED, 1);
+				return -1;
+			}
 		}
 	}
 	if (s->total + n + SPOOL_SEG_HEADER > s->o.max_bytes)
@@ -1166,8 +1450,9 @@ spool_uplink_ack(struct spool *s, const char *name, uint64_t acked)
 int
 spool_checkpoint(struct spool *s, char *err, size_t errlen)
 {
-	bool any;
+	bool any, removed = false;
 	uint64_t m;
+	int z;
 
 	if (s->state_dirty && save_state(s, err, errlen) < 0)
 		return -1;
@@ -1176,8 +1461,21 @@ spool_checkpoint(struct spool *s, char *err, size_t errlen)
 		return 0;
 	/* Never the segment being written; only whole acknowledged ones. */
 	while (s->nsegs > (s->active_open ? 1u : 0u) &&
-	       (s->segs[0].nrec == 0 || s->segs[0].last <= m))
+	       (s->segs[0].nrec == 0 || s->segs[0].last <= m)) {
 		seg_remove(s, 0, m);
+		removed = true;
+	}
+	/*
+	 * A zone's episode over its bound ends when acknowledgements have
+	 * brought it down to half its bound (drops alone do not end it: an
+	 * uplink that stays down makes one episode, one log line).
+	 */
+	for (z = 0; removed && z < SPOOL_MAX_ZONES; z++) {
+		if (s->zover[z] && s->zbytes[z] <= s->zlimit[z] / 2) {
+			s->zover[z] = false;
+			zone_event(s, z, SPOOL_ZONE_UNDER, 0);
+		}
+	}
 	return 0;
 }
 
@@ -1213,12 +1511,15 @@ spool_seek(const struct spool *s, struct spool_cursor *c, uint64_t seq)
 	c->off = SPOOL_SEG_HEADER;
 	c->nth = 0;
 	c->seg = 0;
+	c->gen = 0;
 	/* The last segment whose base is <= seq holds it (or what follows). */
 	for (i = 0; i < s->nsegs; i++)
 		if (s->segs[i].base <= seq)
 			pick = i;
-	if (s->nsegs > 0)
+	if (s->nsegs > 0) {
 		c->seg = s->segs[pick].base;
+		c->gen = s->segs[pick].gen;
+	}
 }
 
 int
@@ -1240,6 +1541,13 @@ spool_read(struct spool *s, struct spool_cursor *c, struct spool_rec *r,
 				return 0;
 			g = &s->segs[i];
 			c->seg = g->base;
+			c->gen = g->gen;
+			c->off = SPOOL_SEG_HEADER;
+			c->nth = 0;
+		}
+		if (c->gen != g->gen) {
+			/* Compacted under us: records moved; c->next finds ours. */
+			c->gen = g->gen;
 			c->off = SPOOL_SEG_HEADER;
 			c->nth = 0;
 		}
@@ -1247,6 +1555,7 @@ spool_read(struct spool *s, struct spool_cursor *c, struct spool_rec *r,
 			if (i + 1 >= s->nsegs)
 				return 0;
 			c->seg = s->segs[i + 1].base;
+			c->gen = s->segs[i + 1].gen;
 			c->off = SPOOL_SEG_HEADER;
 			c->nth = 0;
 			continue;
@@ -1318,6 +1627,13 @@ spool_backlog(struct spool *s, const struct spool_cursor *c,
 
 	memset(out, 0, sizeof(*out));
 	g = seg_find(s, c->seg, &i);
+	if (g != NULL && g->gen != c->gen && c->next > 0) {
+		/* Rewritten (per-zone drop) since c was taken: find it again. */
+		struct spool_cursor fresh;
+
+		spool_seek_after(s, &fresh, c->next - 1);
+		return spool_backlog(s, &fresh, out);
+	}
 	if (g != NULL) {
 		if (c->off < g->size) {
 			out->bytes += g->size - c->off;

@@ -38,6 +38,13 @@ enum spool_full {
 };
 extern const char *const spool_full_names[];
 
+/* What a zone over its own bound gets (docs/northbound.md). */
+enum spool_zone_full {
+	SPOOL_ZONE_DROP_OLDEST = 0, /* its oldest records go, others stay */
+	SPOOL_ZONE_REFUSE = 1,      /* its new records are refused */
+};
+extern const char *const spool_zone_full_names[];
+
 #define SPOOL_REC_HEADER 32
 #define SPOOL_SEG_HEADER 16
 #define SPOOL_MAX_TOPIC 255
@@ -48,6 +55,38 @@ extern const char *const spool_full_names[];
 #define SPOOL_MAX_ZONES 64     /* zones accounted one by one; more share one */
 #define SPOOL_MAX_SEGMENTS 4096
 
+/* A bound for one named zone, overriding max_bytes_per_zone. */
+struct spool_zone_limit {
+	const char *zone;
+	uint64_t max_bytes;          /* 0: this zone is not bounded */
+};
+
+/* A zone's accounting, as spool_zone_get() and the zone callback see it. */
+struct spool_zone_stats {
+	const char *zone;            /* "" = messages without a zone */
+	uint64_t bytes;              /* in the segments kept */
+	uint64_t max_bytes;          /* its bound, 0 = none */
+	uint64_t dropped_records;    /* unacknowledged records dropped */
+	uint64_t refused;            /* appends refused (refuse policy) */
+	uint64_t drops;              /* segments compacted to drop its records */
+	uint64_t episodes;           /* times it went over its bound */
+	bool over;                   /* in an episode now */
+};
+
+enum spool_zone_event {
+	SPOOL_ZONE_OVER = 0,    /* went over its bound: an episode starts */
+	SPOOL_ZONE_DROPPED = 1, /* `n' of its unacknowledged records dropped */
+	SPOOL_ZONE_REFUSED = 2, /* one of its records refused */
+	SPOOL_ZONE_UNDER = 3,   /* back at half its bound: the episode ends */
+};
+/*
+ * Called from spool_append()/spool_checkpoint() so the owner can log
+ * episodes and count (the spool itself does not log).  z is valid
+ * during the call.
+ */
+typedef void (*spool_zone_cb)(void *arg, int event,
+			      const struct spool_zone_stats *z, uint64_t n);
+
 struct spool_opts {
 	const char *dir;             /* created (0750) when missing */
 	uint64_t segment_size;       /* a segment is closed past this size */
@@ -55,6 +94,12 @@ struct spool_opts {
 	uint64_t max_bytes_per_zone; /* 0: no per-zone bound */
 	int fsync;                   /* enum spool_fsync */
 	int on_full;                 /* enum spool_full */
+	/* per-zone bounds beyond the default (copied at open) */
+	const struct spool_zone_limit *zone_limits;
+	size_t nzone_limits;
+	int on_zone_full;            /* enum spool_zone_full */
+	spool_zone_cb zone_cb;       /* may be NULL */
+	void *zone_cb_arg;
 };
 
 /* One record.  Strings are not NUL-terminated: use the lengths. */
@@ -78,6 +123,8 @@ struct spool_stats {
 	uint64_t dropped_records;  /* unacknowledged records removed by drop_oldest */
 	uint64_t refused_full;     /* appends refused: spool full (pause) */
 	uint64_t refused_zone;     /* appends refused: zone over its bound */
+	uint64_t zone_dropped;     /* unacked records dropped: zone over its bound */
+	uint64_t compactions;      /* segments rewritten without a zone's records */
 	uint64_t enospc;           /* writes that hit a full disk */
 	uint64_t write_errors;     /* other write failures */
 	/* found by recovery at open */
@@ -167,9 +214,12 @@ uint64_t spool_durable_seq(const struct spool *s);
 
 /*
  * Append one record with r->seq == spool_next_seq(s).  Bounds apply
- * first: zone over max_bytes_per_zone -> refused (errno EDQUOT); spool
- * over max_bytes -> drop_oldest removes the oldest segments, pause
- * refuses (errno ENOBUFS).  A full disk (ENOSPC) is undone (the file is
+ * first.  A zone over its bound (zone_limits, else max_bytes_per_zone):
+ * with SPOOL_ZONE_DROP_OLDEST the oldest segment holding its records is
+ * rewritten without them (other zones' records stay, in place and in
+ * order) until it fits; with SPOOL_ZONE_REFUSE the record is refused
+ * (errno EDQUOT).  Spool over max_bytes -> drop_oldest removes the
+ * oldest segments, pause refuses (errno ENOBUFS).  A full disk (ENOSPC) is undone (the file is
  * cut back to the last whole record); drop_oldest then frees a segment
  * and tries once more.  0, or -1 with errno and err.
  */
@@ -200,6 +250,7 @@ struct spool_cursor {
 	uint64_t off;
 	uint64_t next; /* records below this are skipped */
 	uint64_t nth;  /* records before off in this segment */
+	uint64_t gen;  /* the segment's generation `off' belongs to */
 };
 /* Position c at the first record with seq >= seq. */
 void spool_seek(const struct spool *s, struct spool_cursor *c, uint64_t seq);
@@ -235,6 +286,12 @@ void spool_seek_after(struct spool *s, struct spool_cursor *c,
 void spool_get_stats(const struct spool *s, struct spool_stats *st);
 /* Bytes kept for `zone' (NULL or "" = no zone). */
 uint64_t spool_zone_bytes(const struct spool *s, const char *zone);
+/*
+ * The i-th zone the spool accounts (0 = no zone, then in order of first
+ * use; once SPOOL_MAX_ZONES are known, further zones share the last
+ * one, named "*").  0 with *z filled, -1 past the end.
+ */
+int spool_zone_get(const struct spool *s, int i, struct spool_zone_stats *z);
 const char *spool_dir(const struct spool *s);
 
 #endif /* ZG_SPOOL_H */

@@ -11,7 +11,8 @@
  * the connection is closed and an event raised.  Every `heartbeat'
  * seconds it emits `burst' small JSON messages on topic
  * "example/heartbeat" (at most `count' in all when count > 0: the
- * northbound benchmark uses that as a load generator).
+ * northbound benchmark uses that as a load generator), in `zone' when
+ * one is set (emit_zone: the spool's per-zone bound applies to them).
  *
  *   plugins = ( { name = "example";
  *                 config = { listen = "127.0.0.1:7070"; greeting = "hi";
@@ -39,6 +40,7 @@ struct ex_state {
 	struct zg_timer *beat;
 	char listen[64];
 	char greeting[128];
+	char zone[128];              /* "" : heartbeats without a zone */
 	double heartbeat;
 	long long max_line;
 	long long burst, count;
@@ -57,14 +59,15 @@ struct ex_session {
 };
 
 static const char *const ex_keys[] = { "listen", "greeting", "heartbeat",
-				       "max_line", "burst", "count", NULL };
+				       "max_line", "burst", "count", "zone",
+				       NULL };
 
 /* Read the config into `out' (may be NULL to only check). 0 or -1. */
 static int
 ex_read_config(const struct zg_host_api *api, struct zg_host *h,
 	       const struct zg_cfg *cfg, struct ex_state *out)
 {
-	const char *listen, *greeting;
+	const char *listen, *greeting, *zone;
 	double hb;
 	long long ml, burst, count;
 	int rc = 0;
@@ -76,8 +79,13 @@ ex_read_config(const struct zg_host_api *api, struct zg_host *h,
 	rc |= api->cfg_int(h, cfg, "max_line", 256, 1, 65536, &ml);
 	rc |= api->cfg_int(h, cfg, "burst", 1, 1, 10000, &burst);
 	rc |= api->cfg_int(h, cfg, "count", 0, 0, 1000000000LL, &count);
+	rc |= api->cfg_string(h, cfg, "zone", "", &zone);
 	if (rc != 0)
 		return -1;
+	if (strlen(zone) >= 128) {
+		api->cfg_error(h, cfg, "zone", "at most 127 characters");
+		return -1;
+	}
 	if (listen != NULL && strlen(listen) >= 64) {
 		api->cfg_error(h, cfg, "listen", "address too long");
 		return -1;
@@ -95,6 +103,7 @@ ex_read_config(const struct zg_host_api *api, struct zg_host *h,
 		out->max_line = ml;
 		out->burst = burst;
 		out->count = count;
+		snprintf(out->zone, sizeof(out->zone), "%s", zone);
 	}
 	return 0;
 }
@@ -229,7 +238,9 @@ ex_heartbeat(void *arg)
 			return;
 		}
 		n = snprintf(msg, sizeof(msg), "{\"beat\":%llu}", ++st->beats);
-		st->api->emit(st->h, "example/heartbeat", msg, (size_t)n);
+		st->api->emit_zone(st->h, "example/heartbeat",
+				   st->zone[0] != '\0' ? st->zone : NULL, msg,
+				   (size_t)n);
 	}
 }
 

@@ -24,12 +24,22 @@
  * Every command that reaches the policy is audited as a security event:
  * modbus.command (allowed, with the device's result) or
  * modbus.command_denied.
+ *
+ * With northbound = true the same commands also come from other plugins
+ * through the host (zg_host_api.command_handler): the mqtt uplink hands
+ * on what arrives on its command topic, as the cloud identity it is
+ * configured with, and publishes the answer.  Such a command is decided
+ * for that identity and audited like a line client's; its peer in the
+ * audit is where the submitting plugin says it came from.
+ *
+ *   commands = { listen = "127.0.0.1:5030"; northbound = true; };
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include <netdb.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +58,14 @@
 #define CMD_MAX_PENDING 16      /* commands in flight per session */
 #define CMD_OUT_HIGH (64 * 1024) /* answers unread: stop reading commands */
 #define CMD_OUT_LOW (16 * 1024)  /* ... until this much is left */
+#define CMD_MAX_HOST_PENDING 64 /* commands from other plugins in flight */
 
 struct cmd_session;
 
 /* One command at a device. */
 struct cmd_req {
 	struct cmd_session *s;        /* NULL once the client has gone */
+	struct zg_cmd *hc;            /* from another plugin, or NULL */
 	struct mb_cmdsrv *srv;
 	char id[CMD_ID_MAX];
 	char device[CMD_DEVICE_MAX];
@@ -75,16 +87,28 @@ struct cmd_session {
 	struct cmd_session *next;
 };
 
+/* Where a command came from and goes back to: one of s, hc. */
+struct cmd_from {
+	struct cmd_session *s;        /* a line client */
+	struct zg_cmd *hc;            /* another plugin, through the host */
+	const char *identity;         /* "" when unknown */
+	int assurance;
+	const char *peer;
+};
+
 struct mb_cmdsrv {
 	struct mb_state *st;
-	char addr[MB_PEER_MAX];
+	char addr[MB_PEER_MAX];       /* "" : no local listener */
+	bool northbound;              /* take commands from other plugins */
+	bool handler;                 /* registered with the host */
+	int hpending;                 /* their commands at a device */
 	struct zg_listener *zl;
 	struct cmd_session *sessions;
 	int nsessions;
 	struct cmd_req *reqs;         /* every command at a device */
 };
 
-static const char *const cmd_keys[] = { "listen", NULL };
+static const char *const cmd_keys[] = { "listen", "northbound", NULL };
 
 int
 mb_cmd_config_read(const struct zg_host_api *api, struct zg_host *h,
@@ -95,22 +119,36 @@ mb_cmd_config_read(const struct zg_host_api *api, struct zg_host *h,
 	const char *addr;
 	char err[128];
 	struct mb_cmdsrv *srv;
+	bool nb;
 
 	*out = NULL;
 	if (c == NULL)
 		return 0;
 	if (api->cfg_known_keys(h, c, cmd_keys) < 0 ||
-	    api->cfg_string(h, c, "listen", NULL, &addr) < 0)
+	    api->cfg_string(h, c, "listen", NULL, &addr) < 0 ||
+	    api->cfg_bool(h, c, "northbound", false, &nb) < 0)
 		return -1;
-	if (addr == NULL || netaddr_parse(addr, &ss, &sl, err, sizeof(err)) < 0) {
+	if (addr == NULL && !nb) {
 		api->cfg_error(h, c, "listen",
-			       "required: numeric \"ip:port\" or \"[ipv6]:port\" for the command endpoint");
+			       "required unless northbound = true: numeric \"ip:port\" or \"[ipv6]:port\" for the command endpoint");
+		return -1;
+	}
+	if (addr != NULL && netaddr_parse(addr, &ss, &sl, err, sizeof(err)) < 0) {
+		api->cfg_error(h, c, "listen",
+			       "numeric \"ip:port\" or \"[ipv6]:port\" for the command endpoint");
+		return -1;
+	}
+	if (nb && api->size < offsetof(struct zg_host_api, command_done) +
+				      sizeof(api->command_done)) {
+		api->cfg_error(h, c, "northbound",
+			       "this zonegated cannot pass commands between plugins");
 		return -1;
 	}
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
 		return -1;
-	snprintf(srv->addr, sizeof(srv->addr), "%s", addr);
+	snprintf(srv->addr, sizeof(srv->addr), "%s", addr ? addr : "");
+	srv->northbound = nb;
 	*out = srv;
 	return 0;
 }
@@ -120,7 +158,7 @@ mb_cmd_same(const struct mb_cmdsrv *a, const struct mb_cmdsrv *b)
 {
 	if (a == NULL || b == NULL)
 		return a == b;
-	return strcmp(a->addr, b->addr) == 0;
+	return strcmp(a->addr, b->addr) == 0 && a->northbound == b->northbound;
 }
 
 /* JSON string escaping into buf (always NUL-terminated, truncates). */
@@ -144,21 +182,54 @@ esc(char *buf, size_t len, const char *s)
 	buf[o] = '\0';
 }
 
+/*
+ * The answer to one command, to whoever sent it: a line on a client's
+ * connection, or command_done() for a command from another plugin (hc
+ * is answered exactly once: the caller forgets it after this).
+ */
 static void
-answer(struct cmd_session *s, const char *id, const char *device,
-       const char *point, const char *result, const char *reason)
+answer_to(struct mb_cmdsrv *srv, struct cmd_session *s, struct zg_cmd *hc,
+	  const char *id, const char *device, const char *point,
+	  const char *result, const char *reason)
 {
 	char eid[CMD_ID_MAX * 6], edev[CMD_DEVICE_MAX * 6],
 		ept[PT_NAME_MAX * 6], ers[512 * 6];
+	char *buf;
+	int n;
 
 	esc(eid, sizeof(eid), id);
 	esc(edev, sizeof(edev), device);
 	esc(ept, sizeof(ept), point);
 	esc(ers, sizeof(ers), reason ? reason : "");
-	evbuffer_add_printf(bufferevent_get_output(s->bev),
-			    "{\"id\":\"%s\",\"device\":\"%s\",\"point\":\"%s\",\"result\":\"%s\"%s%s%s}\n",
-			    eid, edev, ept, result, reason ? ",\"reason\":\"" : "",
-			    reason ? ers : "", reason ? "\"" : "");
+	n = asprintf(&buf,
+		     "{\"id\":\"%s\",\"device\":\"%s\",\"point\":\"%s\",\"result\":\"%s\"%s%s%s}\n",
+		     eid, edev, ept, result, reason ? ",\"reason\":\"" : "",
+		     reason ? ers : "", reason ? "\"" : "");
+	if (n < 0) {
+		buf = NULL;
+		n = 0;
+	}
+	if (s != NULL && buf != NULL)
+		evbuffer_add(bufferevent_get_output(s->bev), buf, (size_t)n);
+	if (hc != NULL) {
+		static const char oom[] =
+			"{\"result\":\"error\",\"reason\":\"out of memory\"}";
+
+		/* without the newline: a message, not a line */
+		if (buf != NULL)
+			srv->st->api->command_done(hc, buf, (size_t)n - 1);
+		else
+			srv->st->api->command_done(hc, oom, sizeof(oom) - 1);
+	}
+	free(buf);
+}
+
+static void
+answer(struct cmd_from *o, struct mb_cmdsrv *srv, const char *id,
+       const char *device, const char *point, const char *result,
+       const char *reason)
+{
+	answer_to(srv, o->s, o->hc, id, device, point, result, reason);
 }
 
 static void
@@ -202,6 +273,8 @@ req_unlink(struct mb_cmdsrv *srv, struct cmd_req *r)
 	}
 	if (r->s != NULL)
 		r->s->pending--;
+	if (r->hc != NULL)
+		srv->hpending--;
 }
 
 /* The device answered the write (or it failed). */
@@ -235,17 +308,21 @@ write_done(struct mb_pending *p, const uint8_t *pdu, size_t len,
 	      result[0] == 'o' ? "written" : "failed",
 	      reason[0] ? ": " : "", reason);
 	req_unlink(r->srv, r);
-	if (r->s != NULL)
-		answer(r->s, r->id, r->device, r->point, result,
-		       reason[0] ? reason : NULL);
+	if (r->s != NULL || r->hc != NULL)
+		answer_to(r->srv, r->s, r->hc, r->id, r->device, r->point,
+			  result, reason[0] ? reason : NULL);
 	free(r);
 }
 
-/* One command line from a client. */
+/*
+ * One command, from a line client or another plugin (o says which):
+ * parsed, resolved to a writable point, encoded, decided for o's
+ * identity, audited, and sent to the device.  Answered exactly once.
+ */
 static void
-handle_line(struct cmd_session *s, const char *line, size_t len)
+handle_cmd(struct mb_cmdsrv *srv, struct cmd_from *o, const char *line,
+	   size_t len)
 {
-	struct mb_cmdsrv *srv = s->srv;
 	struct mb_state *st = srv->st;
 	struct mb_command cmd;
 	const struct pt_def *def;
@@ -262,7 +339,7 @@ handle_line(struct cmd_session *s, const char *line, size_t len)
 	int n, i;
 
 	if (cmd_parse(line, len, &cmd, &why) < 0) {
-		answer(s, cmd.id, cmd.device, cmd.point, "error", why);
+		answer(o, srv, cmd.id, cmd.device, cmd.point, "error", why);
 		return;
 	}
 	dev = NULL;
@@ -271,24 +348,26 @@ handle_line(struct cmd_session *s, const char *line, size_t len)
 			dev = &st->devices[i];
 	if (dev == NULL || mb_poll_find_point(st->poller, cmd.device, cmd.point,
 					      &def, &unit, &writable) < 0) {
-		answer(s, cmd.id, cmd.device, cmd.point, "error",
+		answer(o, srv, cmd.id, cmd.device, cmd.point, "error",
 		       dev == NULL ? "unknown device" :
 				     "unknown point (declare it in a poll group of the device)");
 		return;
 	}
 	if (!writable) {
-		answer(s, cmd.id, cmd.device, cmd.point, "error",
+		answer(o, srv, cmd.id, cmd.device, cmd.point, "error",
 		       "point is not writable (writable = true in its poll group)");
 		return;
 	}
 	n = pt_encode(def, &cmd.value, regs, PT_STRING_REGS_MAX, &coil, &why);
 	if (n < 0) {
-		answer(s, cmd.id, cmd.device, cmd.point, "error", why);
+		answer(o, srv, cmd.id, cmd.device, cmd.point, "error", why);
 		return;
 	}
-	if (s->pending >= CMD_MAX_PENDING) {
-		answer(s, cmd.id, cmd.device, cmd.point, "error",
-		       "too many commands in flight on this connection");
+	if ((o->s != NULL && o->s->pending >= CMD_MAX_PENDING) ||
+	    (o->hc != NULL && srv->hpending >= CMD_MAX_HOST_PENDING)) {
+		answer(o, srv, cmd.id, cmd.device, cmd.point, "error",
+		       o->s != NULL ? "too many commands in flight on this connection"
+				    : "too many northbound commands in flight");
 		return;
 	}
 	p = calloc(1, sizeof(*p));
@@ -296,7 +375,7 @@ handle_line(struct cmd_session *s, const char *line, size_t len)
 	if (p == NULL || r == NULL) {
 		free(p);
 		free(r);
-		answer(s, cmd.id, cmd.device, cmd.point, "error", "out of memory");
+		answer(o, srv, cmd.id, cmd.device, cmd.point, "error", "out of memory");
 		return;
 	}
 	p->req.unit = unit;
@@ -323,36 +402,40 @@ handle_line(struct cmd_session *s, const char *line, size_t len)
 	snprintf(r->point, sizeof(r->point), "%s", cmd.point);
 	snprintf(r->what, sizeof(r->what), "%.63s = %.120s (%s)", cmd.point,
 		 val, desc);
-	snprintf(r->identity, sizeof(r->identity), "%s", s->identity);
-	snprintf(r->peer, sizeof(r->peer), "%s", s->peer);
+	snprintf(r->identity, sizeof(r->identity), "%s", o->identity);
+	snprintf(r->peer, sizeof(r->peer), "%s", o->peer);
 
 	memset(&op, 0, sizeof(op));
 	op.proto = ZG_PROTO_MODBUS;
 	mb_request_op(&p->req, &op.u.modbus);
-	op.identity = s->identity[0] ? s->identity : NULL;
-	op.assurance = (uint8_t)s->assurance;
+	op.identity = o->identity[0] ? o->identity : NULL;
+	op.assurance = (uint8_t)o->assurance;
 	op.target = dev->identity;
 	st->api->decide(st->h, &op, &v);
 	if (v.decision != ZG_ALLOW) {
-		audit(srv, "modbus.command_denied", ZG_SEV_HIGH, s->peer,
-		      s->identity, dev->identity, &v, "command %s%s%s: refused",
+		audit(srv, "modbus.command_denied", ZG_SEV_HIGH, o->peer,
+		      o->identity, dev->identity, &v, "command %s%s%s: refused",
 		      r->id[0] ? r->id : "", r->id[0] ? " " : "", r->what);
-		answer(s, cmd.id, cmd.device, cmd.point, "denied", v.reason);
+		answer(o, srv, cmd.id, cmd.device, cmd.point, "denied", v.reason);
 		free(p);
 		free(r);
 		return;
 	}
-	r->s = s;
+	r->s = o->s;
+	r->hc = o->hc;
 	r->next = srv->reqs;
 	srv->reqs = r;
-	s->pending++;
+	if (o->s != NULL)
+		o->s->pending++;
+	else
+		srv->hpending++;
 	r->p = p;
 	p->done = write_done;
 	p->done_arg = r;
 	clock_gettime(CLOCK_MONOTONIC, &p->t_start);
 	if (mb_device_submit(dev, p) < 0) {
 		req_unlink(srv, r);
-		answer(s, cmd.id, cmd.device, cmd.point, "error",
+		answer(o, srv, cmd.id, cmd.device, cmd.point, "error",
 		       "the device's queue is full");
 		mb_pending_free(p);
 		free(r);
@@ -393,8 +476,12 @@ session_read(struct bufferevent *bev, void *arg)
 	       (line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF)) != NULL) {
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
-		if (n > 0)
-			handle_line(s, line, n);
+		if (n > 0) {
+			struct cmd_from o = { s, NULL, s->identity, s->assurance,
+					      s->peer };
+
+			handle_cmd(s->srv, &o, line, n);
+		}
 		free(line);
 	}
 	if (evbuffer_get_length(bufferevent_get_output(bev)) >= CMD_OUT_HIGH) {
@@ -403,7 +490,8 @@ session_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (evbuffer_get_length(in) > CMD_LINE_MAX) {
-		answer(s, "", "", "", "error", "command longer than 4096 bytes");
+		answer_to(s->srv, s, NULL, "", "", "", "error",
+			  "command longer than 4096 bytes");
 		bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
 		session_close(s);
 	}
@@ -475,13 +563,39 @@ cmd_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	srv->nsessions++;
 }
 
-/* Listen (again: a no-op on a started endpoint). */
+/* zg_command_fn: a command another plugin hands on (northbound = true). */
+static void
+cmd_from_host(void *arg, struct zg_cmd *c, const struct zg_command *cmd)
+{
+	struct mb_cmdsrv *srv = arg;
+	struct cmd_from o = { NULL, c, cmd->identity ? cmd->identity : "",
+			      cmd->assurance, cmd->peer ? cmd->peer : "?" };
+
+	if (cmd->len > CMD_LINE_MAX || srv->st->draining) {
+		answer(&o, srv, "", "", "", "error",
+		       srv->st->draining ? "the gateway is shutting down"
+					 : "command longer than 4096 bytes");
+		return;
+	}
+	handle_cmd(srv, &o, cmd->body, cmd->len);
+}
+
+/*
+ * Listen, and take commands from other plugins (again: a no-op on a
+ * started endpoint).
+ */
 int
 mb_cmd_start(struct mb_cmdsrv *srv, struct mb_state *st)
 {
-	if (srv->zl != NULL)
-		return 0;
 	srv->st = st;
+	if (srv->northbound && !srv->handler) {
+		st->api->command_handler(st->h, cmd_from_host, srv);
+		srv->handler = true;
+		st->api->log(st->h, ZG_LOG_INFO,
+			     "taking write-back commands from uplink plugins (northbound = true)");
+	}
+	if (srv->zl != NULL || srv->addr[0] == '\0')
+		return 0;
 	srv->zl = st->api->listen(st->h, srv->addr, cmd_accept, srv);
 	return srv->zl == NULL ? -1 : 0;
 }
@@ -493,12 +607,21 @@ mb_cmd_free(struct mb_cmdsrv *srv)
 		return;
 	while (srv->sessions != NULL)
 		session_close(srv->sessions);
-	/* Writes still at a device complete unheard (the plugin stops). */
+	if (srv->handler)
+		srv->st->api->command_handler(srv->st->h, NULL, NULL);
+	/*
+	 * Writes still at a device complete unheard (the plugin stops); a
+	 * plugin that sent one is told the outcome is unknown.
+	 */
 	while (srv->reqs != NULL) {
 		struct cmd_req *r = srv->reqs;
 
 		srv->reqs = r->next;
 		r->p->done_arg = NULL;
+		if (r->hc != NULL)
+			answer_to(srv, NULL, r->hc, r->id, r->device, r->point,
+				  "error",
+				  "the modbus plugin stopped before the device answered: outcome unknown");
 		free(r);
 	}
 	if (srv->zl != NULL)

@@ -33,6 +33,16 @@
  *       cert = "/etc/zonegate/pki/gateway.crt";
  *       key = "/etc/zonegate/pki/gateway.key";
  *       topic = "zonegate/{gateway}/{topic}"; }; } );
+ *
+ * Write-back (commands = { ... }): the plugin subscribes (QoS 2) to a
+ * command topic filter on every connection.  libmosquitto's thread
+ * copies each message into the same queue (bounded: CMD_QUEUE_MAX
+ * waiting, larger ones counted and dropped); on the loop thread the
+ * plugin hands it through the host (command_submit) to the handler
+ * plugin ("modbus") as the configured cloud identity, which decides it
+ * by policy, audits it and answers; the answer (it echoes the command's
+ * "id") is published on the result topic with QoS 1.  No gateway work
+ * happens on libmosquitto's thread.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -40,6 +50,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,16 +65,22 @@
 
 #define MQ_VERSION "1.0.0"
 #define MQ_TOPIC_MAX 512
+#define CMD_BODY_MAX 4096   /* a command larger than this is refused */
+#define CMD_QUEUE_MAX 256   /* commands waiting for the loop thread */
 
 enum { PROTO_AUTO = 0, PROTO_5 = 1, PROTO_311 = 2 };
 static const char *const proto_names[] = { "auto", "5", "3.1.1", NULL };
 
-enum { QE_CONNACK, QE_PUBACK, QE_DISCONNECT };
+enum { QE_CONNACK, QE_PUBACK, QE_DISCONNECT, QE_MESSAGE, QE_SUBACK };
 
 struct qev {
 	int kind;
 	unsigned gen;
-	int a, b; /* CONNACK: rc; PUBACK: mid, reason; DISCONNECT: rc */
+	int a, b; /* CONNACK: rc; PUBACK: mid, reason; DISCONNECT: rc;
+		     MESSAGE: payload length (-1: too large), retained;
+		     SUBACK: qos */
+	char *topic;   /* MESSAGE: copies */
+	char *payload;
 	struct qev *next;
 };
 
@@ -79,6 +96,12 @@ struct mq_conf {
 	double reconnect_min, reconnect_max, connect_timeout;
 	int protocol;
 	bool verify_hostname;
+	/* commands = { } */
+	bool cmd_on;
+	char cmd_topic[256], cmd_result[256];
+	char cmd_identity[256], cmd_handler[64];
+	int cmd_assurance;           /* enum zg_assurance */
+	long long cmd_max;           /* commands at the handler at once */
 };
 
 struct mq_state;
@@ -115,12 +138,21 @@ struct mq_state {
 	struct event *pev;
 	/* counters */
 	unsigned long long published, acked, connects, refused;
+	/* commands: queued by the thread (under mu), in flight at the handler */
+	int cmd_queued;
+	unsigned long long cmd_dropped; /* queue full (under mu) */
+	unsigned long long cmd_dropped_said;
+	int cmd_inflight;
+	bool cmd_sub_refused_said;
+	unsigned long long cmd_received, cmd_answered, cmd_results_lost;
 };
 
 static const char *const mq_keys[] = { "host", "port", "ca", "cert", "key",
 	"tls_version", "verify_hostname", "topic", "client_id", "uplink",
 	"keepalive", "max_inflight", "reconnect_min", "reconnect_max",
-	"connect_timeout", "protocol", NULL };
+	"connect_timeout", "protocol", "commands", NULL };
+static const char *const cmd_keys[] = { "topic", "result_topic", "identity",
+	"assurance", "handler", "max_inflight", NULL };
 
 /* Placeholders allowed in a template: {gateway} {topic} {zone}. */
 static bool
@@ -185,6 +217,106 @@ copy_str(const struct zg_host_api *api, struct zg_host *h,
 	 char *out, size_t outlen, bool required)
 {
 	return copy_str_f(api, h, cfg, key, def, out, outlen, required, false);
+}
+
+/* A template with {gateway} as "g", for checks at load time. */
+static void
+expand_check(const char *t, char *out, size_t len)
+{
+	size_t o = 0;
+	const char *p;
+
+	for (p = t; *p != '\0' && o + 1 < len; p++) {
+		if (strncmp(p, "{gateway}", 9) == 0) {
+			out[o++] = 'g';
+			p += 8;
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = '\0';
+}
+
+/*
+ * commands = { topic; result_topic; identity; assurance; handler;
+ * max_inflight; }.  The command topic is a subscription filter (+ and #
+ * allowed, as whole levels); the result topic a topic name that the
+ * filter must not match (the gateway would read its own answers as
+ * commands).  identity is required: commands are decided for it.
+ */
+static int
+cmd_read_config(const struct zg_host_api *api, struct zg_host *h,
+		const struct zg_cfg *cc, struct mq_conf *c)
+{
+	const char *as = "certificate";
+	char a[300], b[300], *p;
+	bool match = false;
+	int rc = 0;
+
+	if (cc == NULL)
+		return 0;
+	c->cmd_on = true;
+	rc |= api->cfg_known_keys(h, cc, cmd_keys);
+	rc |= copy_str(api, h, cc, "topic", "zonegate/{gateway}/cmd/#",
+		       c->cmd_topic, sizeof(c->cmd_topic), false);
+	rc |= copy_str(api, h, cc, "result_topic", "zonegate/{gateway}/cmd-result",
+		       c->cmd_result, sizeof(c->cmd_result), false);
+	rc |= copy_str(api, h, cc, "identity", NULL, c->cmd_identity,
+		       sizeof(c->cmd_identity), true);
+	rc |= copy_str(api, h, cc, "handler", "modbus", c->cmd_handler,
+		       sizeof(c->cmd_handler), false);
+	rc |= api->cfg_string(h, cc, "assurance", "certificate", &as);
+	rc |= api->cfg_int(h, cc, "max_inflight", 16, 1, 256, &c->cmd_max);
+	/* go on: every key's error is reported in one pass */
+	if (as == NULL || strcmp(as, "certificate") == 0) {
+		c->cmd_assurance = ZG_ASSURANCE_CERT;
+	} else if (strcmp(as, "address") == 0) {
+		c->cmd_assurance = ZG_ASSURANCE_ADDRESS;
+	} else {
+		api->cfg_error(h, cc, "assurance",
+			       "\"%s\": \"certificate\" or \"address\"", as);
+		rc = -1;
+	}
+	/* {gateway} is the only placeholder; braces otherwise refused */
+	expand_check(c->cmd_topic, a, sizeof(a));
+	if (strchr(a, '{') != NULL || strchr(a, '}') != NULL ||
+	    mosquitto_sub_topic_check(a) != MOSQ_ERR_SUCCESS) {
+		api->cfg_error(h, cc, "topic",
+			       "\"%s\": an MQTT topic filter (+ and # as whole levels, # last); the only placeholder is {gateway}",
+			       c->cmd_topic);
+		rc = -1;
+	}
+	expand_check(c->cmd_result, b, sizeof(b));
+	if (!template_ok(c->cmd_result, false) ||
+	    mosquitto_pub_topic_check(b) != MOSQ_ERR_SUCCESS) {
+		api->cfg_error(h, cc, "result_topic",
+			       "\"%s\": an MQTT topic name (no + or #); the only placeholder is {gateway}",
+			       c->cmd_result);
+		rc = -1;
+	} else if (rc == 0 &&
+		   mosquitto_topic_matches_sub(a, b, &match) == MOSQ_ERR_SUCCESS &&
+		   match) {
+		api->cfg_error(h, cc, "result_topic",
+			       "\"%s\" falls under the command topic \"%s\": the gateway would take its own answers for commands",
+			       c->cmd_result, c->cmd_topic);
+		rc = -1;
+	}
+	for (p = c->cmd_handler; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-'))
+			break;
+	if (*p != '\0' || c->cmd_handler[0] == '\0') {
+		api->cfg_error(h, cc, "handler", "\"%s\": a plugin name",
+			       c->cmd_handler);
+		rc = -1;
+	}
+	if (api->size < offsetof(struct zg_host_api, command_done) +
+				sizeof(api->command_done)) {
+		api->cfg_error(h, cc, NULL,
+			       "this zonegated cannot pass commands between plugins");
+		rc = -1;
+	}
+	return rc;
 }
 
 static int
@@ -263,6 +395,8 @@ mq_read_config(const struct zg_host_api *api, struct zg_host *h,
 			       "must not be below reconnect_min");
 		rc = -1;
 	}
+	if (cmd_read_config(api, h, api->cfg_child(cfg, "commands"), c) < 0)
+		rc = -1;
 	for (i = 0; i < 3 && rc == 0; i++) {
 		const char *f = i == 0 ? c->ca : i == 1 ? c->cert : c->key;
 
@@ -356,6 +490,72 @@ on_publish(struct mosquitto *m, void *obj, int mid, int reason,
 	(void)m;
 	(void)props;
 	q_push(obj, QE_PUBACK, mid, reason);
+}
+
+/*
+ * A message on the command topic: copied into the queue for the loop
+ * thread (bounded: past CMD_QUEUE_MAX waiting it is counted and
+ * dropped; the loop logs the count).  Too large: queued without its
+ * body so the loop can answer that it was refused.
+ */
+static void
+on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg,
+	   const mosquitto_property *props)
+{
+	struct mq_conn *cn = obj;
+	struct mq_state *st = cn->st;
+	struct qev *e;
+	char one = 1;
+	bool full;
+
+	(void)m;
+	(void)props;
+	pthread_mutex_lock(&st->mu);
+	full = st->cmd_queued >= CMD_QUEUE_MAX;
+	if (full)
+		st->cmd_dropped++;
+	pthread_mutex_unlock(&st->mu);
+	if (full)
+		return;
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return;
+	e->kind = QE_MESSAGE;
+	e->gen = cn->gen;
+	e->b = msg->retain ? 1 : 0;
+	e->topic = strdup(msg->topic ? msg->topic : "");
+	if (msg->payloadlen > CMD_BODY_MAX) {
+		e->a = -1;
+	} else {
+		e->a = msg->payloadlen;
+		e->payload = malloc((size_t)msg->payloadlen + 1);
+		if (e->payload != NULL && msg->payloadlen > 0)
+			memcpy(e->payload, msg->payload, (size_t)msg->payloadlen);
+	}
+	if (e->topic == NULL || (e->a >= 0 && e->payload == NULL)) {
+		free(e->topic);
+		free(e->payload);
+		free(e);
+		return;
+	}
+	pthread_mutex_lock(&st->mu);
+	st->cmd_queued++;
+	*st->qtail = e;
+	st->qtail = &e->next;
+	pthread_mutex_unlock(&st->mu);
+	if (write(st->pipe[1], &one, 1) < 0) {
+		/* pipe full: the loop is already woken */
+	}
+}
+
+static void
+on_subscribe(struct mosquitto *m, void *obj, int mid, int qos_count,
+	     const int *granted, const mosquitto_property *props)
+{
+	(void)m;
+	(void)mid;
+	(void)props;
+	q_push(obj, QE_SUBACK, qos_count > 0 ? granted[0] : 0x80, 0);
 }
 
 static void
@@ -458,6 +658,10 @@ connect_now(void *arg)
 	mosquitto_connect_v5_callback_set(st->mosq, on_connect);
 	mosquitto_publish_v5_callback_set(st->mosq, on_publish);
 	mosquitto_disconnect_v5_callback_set(st->mosq, on_disconnect);
+	if (st->c.cmd_on) {
+		mosquitto_message_v5_callback_set(st->mosq, on_message);
+		mosquitto_subscribe_v5_callback_set(st->mosq, on_subscribe);
+	}
 	rc = mosquitto_tls_set(st->mosq, st->c.ca, NULL, st->c.cert, st->c.key,
 			       NULL);
 	if (rc == MOSQ_ERR_SUCCESS)
@@ -500,6 +704,122 @@ connect_timed_out(void *arg)
 		lost(st, "no CONNACK within connect_timeout");
 }
 
+/*
+ * Publish a command's answer on the result topic, QoS 1.  Not spooled:
+ * an answer while the broker is away is lost (counted and logged; the
+ * audit trail has the outcome).  Its PUBACK matches no spooled message
+ * and is ignored by handle().
+ */
+static void
+cmd_publish(struct mq_state *st, const char *result, size_t len)
+{
+	char topic[MQ_TOPIC_MAX];
+	int rc = MOSQ_ERR_NO_CONN;
+
+	expand(st, st->c.cmd_result, "", NULL, topic, sizeof(topic));
+	if (st->connected && st->mosq != NULL)
+		rc = mosquitto_publish(st->mosq, NULL, topic, (int)len, result,
+				       1, false);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		if (st->cmd_results_lost++ == 0 || st->cmd_results_lost % 100 == 0)
+			st->api->log(st->h, ZG_LOG_WARN,
+				     "command result not published on %s: %s (%llu lost so far)",
+				     topic, mosquitto_strerror(rc),
+				     st->cmd_results_lost);
+		return;
+	}
+	st->cmd_answered++;
+}
+
+/* zg_command_result_cb: the handler's answer to one command. */
+static void
+cmd_result(void *arg, const char *result, size_t len)
+{
+	struct mq_state *st = arg;
+
+	st->cmd_inflight--;
+	cmd_publish(st, result, len);
+}
+
+/* A JSON answer the plugin gives itself (no handler, busy, too large). */
+static void
+cmd_refuse(struct mq_state *st, const char *reason)
+{
+	char buf[512];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "{\"result\":\"error\",\"reason\":\"%s\"}",
+		     reason);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		cmd_publish(st, buf, (size_t)n);
+}
+
+/*
+ * One message from the command topic, on the loop thread: handed to the
+ * handler plugin through the host as the cloud identity.  Messages of a
+ * connection already torn down still count: they were delivered.
+ */
+static void
+cmd_message(struct mq_state *st, const struct qev *e)
+{
+	struct zg_command cmd;
+	unsigned long long dropped;
+	char peer[300];
+
+	pthread_mutex_lock(&st->mu);
+	st->cmd_queued--;
+	dropped = st->cmd_dropped;
+	pthread_mutex_unlock(&st->mu);
+	if (dropped > st->cmd_dropped_said) {
+		st->api->log(st->h, ZG_LOG_WARN,
+			     "%llu commands dropped: more than %d waiting",
+			     dropped - st->cmd_dropped_said, CMD_QUEUE_MAX);
+		st->cmd_dropped_said = dropped;
+	}
+	st->cmd_received++;
+	st->api->log(st->h, ZG_LOG_DEBUG, "command on %s (%d bytes)",
+		     e->topic, e->a);
+	if (e->a < 0) {
+		cmd_refuse(st, "command longer than 4096 bytes");
+		return;
+	}
+	if (e->b) {
+		/*
+		 * A retained message comes again with every new subscription:
+		 * taken as a command, it would write again after each reconnect.
+		 */
+		st->api->log(st->h, ZG_LOG_WARN,
+			     "retained message on %s refused as a command (clear it on the broker: publish an empty retained message there)",
+			     e->topic);
+		cmd_refuse(st, "retained messages are not taken as commands");
+		return;
+	}
+	if (st->cmd_inflight >= st->c.cmd_max) {
+		cmd_refuse(st, "too many commands in flight");
+		return;
+	}
+	snprintf(peer, sizeof(peer), "%s:%lld", st->c.host, st->c.port);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.identity = st->c.cmd_identity;
+	cmd.assurance = st->c.cmd_assurance;
+	cmd.peer = peer;
+	cmd.body = e->payload;
+	cmd.len = (size_t)e->a;
+	st->cmd_inflight++;
+	if (st->api->command_submit(st->h, st->c.cmd_handler, &cmd, cmd_result,
+				    st) < 0) {
+		char why[200];
+
+		st->cmd_inflight--;
+		snprintf(why, sizeof(why), "no plugin %s takes commands",
+			 st->c.cmd_handler);
+		st->api->log(st->h, ZG_LOG_WARN,
+			     "command on %s refused: no plugin \"%s\" takes commands (its config needs commands = { northbound = true; })",
+			     e->topic, st->c.cmd_handler);
+		cmd_refuse(st, why);
+	}
+}
+
 static void
 handle(struct mq_state *st, const struct qev *e)
 {
@@ -508,7 +828,7 @@ handle(struct mq_state *st, const struct qev *e)
 	bool found = false;
 	unsigned i;
 
-	if (e->gen != st->gen)
+	if (e->gen != st->gen && e->kind != QE_MESSAGE)
 		return; /* from a connection already torn down */
 	switch (e->kind) {
 	case QE_CONNACK:
@@ -537,7 +857,45 @@ handle(struct mq_state *st, const struct qev *e)
 			     st->c.host, st->c.port,
 			     st->proto_now == PROTO_5 ? "5" : "3.1.1");
 		st->said_down = false;
+		if (st->c.cmd_on) {
+			char filter[MQ_TOPIC_MAX];
+			int rc;
+
+			/* a clean session: subscribe on every connection */
+			expand(st, st->c.cmd_topic, "", NULL, filter,
+			       sizeof(filter));
+			/* QoS 2: exactly once for commands published so */
+			rc = mosquitto_subscribe(st->mosq, NULL, filter, 2);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				snprintf(why, sizeof(why),
+					 "subscribe to %.100s: %s", filter,
+					 mosquitto_strerror(rc));
+				lost(st, why);
+				return;
+			}
+		}
 		st->api->uplink_up(st->up);
+		break;
+	case QE_SUBACK:
+		if (e->a >= 0x80) {
+			if (!st->cmd_sub_refused_said)
+				st->api->log(st->h, ZG_LOG_ERR,
+					     "broker refused the subscription to the command topic (reason 0x%02x): no commands will arrive; check the broker's ACL for this gateway",
+					     e->a);
+			st->cmd_sub_refused_said = true;
+		} else {
+			char filter[MQ_TOPIC_MAX];
+
+			expand(st, st->c.cmd_topic, "", NULL, filter,
+			       sizeof(filter));
+			st->cmd_sub_refused_said = false;
+			st->api->log(st->h, ZG_LOG_INFO,
+				     "taking commands on %s as %s",
+				     filter, st->c.cmd_identity);
+		}
+		break;
+	case QE_MESSAGE:
+		cmd_message(st, e);
 		break;
 	case QE_PUBACK:
 		for (i = 0; i < st->n; i++) {
@@ -598,6 +956,8 @@ on_pipe(evutil_socket_t fd, short what, void *arg)
 	while ((e = list) != NULL) {
 		list = e->next;
 		handle(st, e);
+		free(e->topic);
+		free(e->payload);
 		free(e);
 	}
 }
@@ -657,6 +1017,8 @@ mq_free(struct mq_state *st)
 		close(st->pipe[1]);
 	while ((e = st->qhead) != NULL) {
 		st->qhead = e->next;
+		free(e->topic);
+		free(e->payload);
 		free(e);
 	}
 	pthread_mutex_destroy(&st->mu);
@@ -713,6 +1075,11 @@ mq_init(const struct zg_host_api *api, struct zg_host *h,
 	api->log(h, ZG_LOG_INFO, "uplink to %s:%lld, topic \"%s\", MQTT %s",
 		 st->c.host, st->c.port, st->c.topic,
 		 proto_names[st->c.protocol]);
+	if (st->c.cmd_on)
+		api->log(h, ZG_LOG_INFO,
+			 "commands on \"%s\" go to plugin %s as identity %s; results on \"%s\"",
+			 st->c.cmd_topic, st->c.cmd_handler, st->c.cmd_identity,
+			 st->c.cmd_result);
 	connect_now(st);
 	*state = st;
 	return 0;
@@ -738,6 +1105,11 @@ mq_fini(void *state)
 	st->api->log(st->h, ZG_LOG_INFO,
 		     "%llu published, %llu acknowledged, %llu connections",
 		     st->published, st->acked, st->connects);
+	if (st->c.cmd_on)
+		st->api->log(st->h, ZG_LOG_INFO,
+			     "commands: %llu received, %llu answered, %llu results lost",
+			     st->cmd_received, st->cmd_answered,
+			     st->cmd_results_lost);
 	mq_free(st);
 }
 

@@ -5,7 +5,7 @@
 # both versions / the symbol.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
-t_plan 22
+t_plan 27
 D=$T_TMP
 PLUG_TEST="$top_builddir/tests/plugins/.libs"
 
@@ -92,6 +92,42 @@ plugins = ( { name = "../../etc/x"; } );
 C
 out=$("$ZONEGATED" -t -c "$D/badname.conf" 2>&1); rc=$?
 t_ok "plugin names cannot walk the file system" grep -qF "is not a plugin name" <<<"$out"
+
+cat >"$D/zonebound.conf" <<C
+spool = {
+  dir = "$D/spool";
+  segment_size = "64K";
+  max_bytes = "1M";
+  max_bytes_per_zone = "256K";
+  on_zone_full = "refuse";
+  zone_limits = (
+    { zone = "cell-a"; max_bytes = "512K"; },
+    { zone = "cell-b"; max_bytes = 0; }
+  );
+};
+C
+out=$("$ZONEGATED" -t -c "$D/zonebound.conf" 2>&1); rc=$?
+t_is "$rc" 0 "spool zone bounds: a valid set is accepted"
+t_ok "spool zone bounds: the summary says zones are bounded" grep -qF "bounded per zone" <<<"$out"
+cat >"$D/zonebad.conf" <<C
+spool = {
+  dir = "$D/spool";
+  segment_size = "64K";
+  max_bytes = "1M";
+  zone_limits = (
+    { zone = "cell-a"; max_bytes = "100K"; },
+    { zone = "cell-a"; max_bytes = "512K"; },
+    { zone = "cell-c"; size = 1; }
+  );
+  on_zone_full = "later";
+};
+C
+out=$("$ZONEGATED" -t -c "$D/zonebad.conf" 2>&1); rc=$?
+t_diag "$out"
+t_ok "spool zone bounds: a bound under two segments names file:line" grep -qF "$D/zonebad.conf:6: spool.zone_limits.[0].max_bytes: must be 0 (no bound) or at least twice segment_size" <<<"$out"
+t_ok "spool zone bounds: a zone bounded twice is refused" grep -qF "$D/zonebad.conf:7: spool.zone_limits.[1].zone: \"cell-a\" is already bounded above" <<<"$out"
+t_ok "spool zone bounds: unknown keys and a bad on_zone_full are errors" \
+	bash -c "grep -qF 'zonebad.conf:8: spool.zone_limits.[2].size: unknown key' <<<'$out' && grep -qF 'spool.on_zone_full: \"later\" is not one of' <<<'$out'"
 
 out=$("$ZONEGATED" -V); rc=$?
 t_ok "-V prints the version and TLS engine" bash -c "[ $rc -eq 0 ] && grep -q 'zonegated .* (TLS engine $ZG_TLS_ENGINE' <<<'$out'"

@@ -27,7 +27,9 @@ static char err[512], rep[2048];
 static struct spool_opts
 opts(uint64_t seg, uint64_t max, uint64_t zone, int full)
 {
-	struct spool_opts o = { dir, seg, max, zone, SPOOL_FSYNC_BATCH, full };
+	struct spool_opts o = { .dir = dir, .segment_size = seg,
+				.max_bytes = max, .max_bytes_per_zone = zone,
+				.fsync = SPOOL_FSYNC_BATCH, .on_full = full };
 
 	return o;
 }
@@ -308,6 +310,7 @@ test_bounds(void)
 	rmrf(dir);
 
 	o = opts(4096, 65536, 8192, SPOOL_FULL_DROP_OLDEST);
+	o.on_zone_full = SPOOL_ZONE_REFUSE;
 	s = spool_open(&o, rep, sizeof(rep), err, sizeof(err));
 	spool_uplink_attach(s, "u/slow", &acked);
 	for (i = 0; i < 200; i++)
@@ -321,6 +324,208 @@ test_bounds(void)
 	   "other zones are still taken");
 	spool_get_stats(s, &st);
 	ok(st.refused_zone >= 1, "refusals per zone are counted");
+	spool_close(s);
+	rmrf(dir);
+}
+
+struct zev {
+	int over, under, refusals;
+	uint64_t dropped;
+};
+
+/* Zone callback: counts what it saw for zone "noisy". */
+static void
+zcb(void *arg, int ev, const struct spool_zone_stats *z, uint64_t n)
+{
+	struct zev *v = arg;
+
+	if (strcmp(z->zone, "noisy") != 0)
+		return;
+	if (ev == SPOOL_ZONE_OVER)
+		v->over++;
+	else if (ev == SPOOL_ZONE_UNDER)
+		v->under++;
+	else if (ev == SPOOL_ZONE_DROPPED)
+		v->dropped += n;
+	else if (ev == SPOOL_ZONE_REFUSED)
+		v->refusals++;
+}
+
+#define ZN 600
+
+/*
+ * Per-zone bounds with drop_oldest: a noisy zone loses its oldest
+ * records, the others keep every one, in order, across a reader in the
+ * middle of a rewritten segment, a restart and a stray compaction file.
+ */
+static void
+test_zone_drop(void)
+{
+	static const struct spool_zone_limit lims[] = {
+		{ "big", 0 },       /* unbounded despite the default */
+		{ "quiet", 65536 }, /* room for all it sends here */
+	};
+	static char kind[4 * ZN + 8]; /* by seq: n(oisy) q(uiet) b(ig) */
+	struct spool_opts o = opts(4096, 1 << 20, 8192, SPOOL_FULL_DROP_OLDEST);
+	struct spool_zone_stats zs;
+	struct spool_cursor c;
+	struct spool_rec r;
+	struct spool_stats st;
+	struct zev v = { 0, 0, 0, 0 };
+	struct spool *s;
+	uint64_t acked, prev = 0, nq = 0, nb = 0, nn = 0, seen_q = 0, seen_b = 0;
+	uint64_t seen_n = 0, bytes_q, bytes_n, bytes_b, next, recs, first_n = 0;
+	uint64_t last_n = 0, rsz = spool_record_size(3, 5, 200);
+	bool rising = true, q_all = true, last_n_kept = false, first_n_gone;
+	char path[512];
+	int i, fails = 0, rc, fd;
+
+	o.zone_limits = lims;
+	o.nzone_limits = 2;
+	o.zone_cb = zcb;
+	o.zone_cb_arg = &v;
+	s = spool_open(&o, rep, sizeof(rep), err, sizeof(err));
+	spool_uplink_attach(s, "u/slow", &acked);
+	for (i = 0; i < 6; i++) {
+		kind[spool_next_seq(s)] = 'n';
+		add(s, "noisy", 200);
+		kind[spool_next_seq(s)] = 'q';
+		add(s, "quiet", 200);
+		nn++;
+		nq++;
+	}
+	/* a reader part-way through the first segment */
+	spool_sync(s, NULL, 0);
+	spool_seek(s, &c, 1);
+	for (i = 0; i < 3; i++)
+		spool_read(s, &c, &r, err, sizeof(err));
+	prev = r.seq;
+	for (i = 0; i < ZN; i++) {
+		if (spool_next_seq(s) >= sizeof(kind))
+			break;
+		kind[spool_next_seq(s)] = 'n';
+		if (first_n == 0)
+			first_n = spool_next_seq(s);
+		last_n = spool_next_seq(s);
+		fails += add(s, "noisy", 200) < 0;
+		nn++;
+		if (i % 5 == 0) {
+			kind[spool_next_seq(s)] = 'q';
+			fails += add(s, "quiet", 200) < 0;
+			nq++;
+		}
+		if (i % 7 == 0) {
+			kind[spool_next_seq(s)] = 'b';
+			fails += add(s, "big", 200) < 0;
+			nb++;
+		}
+	}
+	ok(fails == 0, "drop_oldest per zone: every append is taken (%d refused)",
+	   fails);
+	ok(spool_zone_bytes(s, "noisy") <= 8192 &&
+		   spool_zone_bytes(s, "noisy") > 8192 / 2,
+	   "the noisy zone holds at most its bound (%" PRIu64 " bytes)",
+	   spool_zone_bytes(s, "noisy"));
+	ok(spool_zone_bytes(s, "quiet") == nq * rsz &&
+		   spool_zone_bytes(s, "big") == nb * spool_record_size(3, 3, 200),
+	   "the quiet zone and the unbounded zone keep every byte");
+	/* the reader goes on where it was */
+	spool_sync(s, NULL, 0);
+	while ((rc = spool_read(s, &c, &r, err, sizeof(err))) == 1) {
+		if (r.seq <= prev)
+			rising = false;
+		prev = r.seq;
+		if (kind[r.seq] == 'q')
+			seen_q++;
+	}
+	ok(rc == 0 && rising && seen_q == nq - 1,
+	   "a reader inside a rewritten segment goes on in order, missing no quiet record (%" PRIu64 "/%" PRIu64 ")",
+	   seen_q, nq - 1); /* seq 2, read before, was quiet */
+	/* everything from the start */
+	spool_seek(s, &c, 1);
+	prev = 0;
+	rising = true;
+	seen_q = 0;
+	first_n_gone = true;
+	while ((rc = spool_read(s, &c, &r, err, sizeof(err))) == 1) {
+		if (r.seq <= prev)
+			rising = false;
+		prev = r.seq;
+		seen_q += kind[r.seq] == 'q';
+		seen_b += kind[r.seq] == 'b';
+		seen_n += kind[r.seq] == 'n';
+		if (r.seq == 1 || r.seq == first_n)
+			first_n_gone = false;
+		if (r.seq == last_n)
+			last_n_kept = true;
+		if (kind[r.seq] == 'q' &&
+		    (r.zone_len != 5 || memcmp(r.zone, "quiet", 5) != 0))
+			q_all = false;
+	}
+	spool_get_stats(s, &st);
+	ok(rc == 0 && rising && seen_q == nq && seen_b == nb && q_all,
+	   "every quiet and big record is kept, in order (%" PRIu64 " quiet, %" PRIu64 " big)",
+	   seen_q, seen_b);
+	ok(first_n_gone && last_n_kept && seen_n < nn,
+	   "the noisy zone lost its oldest records and kept its newest");
+	ok(st.zone_dropped == nn - seen_n && st.dropped_records == 0 &&
+		   st.records == seen_q + seen_b + seen_n,
+	   "drops are counted: %" PRIu64 " noisy records dropped", st.zone_dropped);
+	ok(v.over == 1 && v.under == 0 && v.dropped == st.zone_dropped &&
+		   v.refusals == 0,
+	   "one episode reported while nothing is acknowledged; drops reported with counts");
+	for (i = 0; spool_zone_get(s, i, &zs) == 0; i++)
+		if (strcmp(zs.zone, "noisy") == 0)
+			break;
+	ok(spool_zone_get(s, i, &zs) == 0 && zs.max_bytes == 8192 && zs.over &&
+		   zs.dropped_records == st.zone_dropped && zs.episodes == 1 &&
+		   zs.drops > 0 && st.compactions == zs.drops,
+	   "spool_zone_get() shows the zone's bound, episode and drops");
+	for (i = 0; spool_zone_get(s, i, &zs) == 0; i++)
+		if (strcmp(zs.zone, "big") == 0)
+			break;
+	ok(spool_zone_get(s, i, &zs) == 0 && strcmp(zs.zone, "big") == 0 &&
+		   zs.max_bytes == 0,
+	   "zone_limits override the default bound (0: unbounded)");
+
+	/* restart: the zones come back from the records on disk */
+	bytes_q = spool_zone_bytes(s, "quiet");
+	bytes_n = spool_zone_bytes(s, "noisy");
+	bytes_b = spool_zone_bytes(s, "big");
+	next = spool_next_seq(s);
+	recs = st.records;
+	spool_close(s);
+	snprintf(path, sizeof(path), "%s/%020d.tmp", dir, 1);
+	fd = open(path, O_WRONLY | O_CREAT, 0640);
+	if (fd >= 0) {
+		if (write(fd, "half a compaction", 17) != 17)
+			fprintf(stderr, "cannot write %s\n", path);
+		close(fd);
+	}
+	s = spool_open(&o, rep, sizeof(rep), err, sizeof(err));
+	spool_get_stats(s, &st);
+	ok(s != NULL && spool_zone_bytes(s, "quiet") == bytes_q &&
+		   spool_zone_bytes(s, "noisy") == bytes_n &&
+		   spool_zone_bytes(s, "big") == bytes_b &&
+		   spool_next_seq(s) == next && st.recovered_records == recs &&
+		   st.corrupt_segments == 0 && st.torn_tails == 0,
+	   "after a restart each zone's bytes and the sequence are recovered");
+	ok(access(path, F_OK) < 0 && errno == ENOENT,
+	   "a stray compaction file is removed at open");
+	spool_uplink_attach(s, "u/slow", &acked);
+	v.over = 0;
+	for (i = 0; i < 50; i++)
+		fails += add(s, "noisy", 200) < 0;
+	ok(fails == 0 && spool_zone_bytes(s, "noisy") <= 8192 && v.over == 1,
+	   "after the restart the bound holds and drops go on");
+	ok(add(s, "noisy", 8192) < 0 && errno == EDQUOT,
+	   "a record larger than its zone's bound alone is refused (8192 + header)");
+	/* acknowledged: the episode ends */
+	spool_uplink_ack(s, "u/slow", spool_next_seq(s) - 1);
+	add(s, "quiet", 200);
+	spool_checkpoint(s, NULL, 0);
+	ok(v.under == 1 && spool_zone_bytes(s, "noisy") <= 8192 / 2,
+	   "once acknowledgements bring the zone to half its bound, its episode ends");
 	spool_close(s);
 	rmrf(dir);
 }
@@ -486,11 +691,12 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	rmdir(dir); /* spool_open creates it */
-	plan(58);
+	plan(58 + 15);
 	test_records();
 	test_state_parse();
 	test_append_recover();
 	test_bounds();
+	test_zone_drop();
 	test_disk_full();
 	test_envelope();
 	test_backlog();

@@ -50,6 +50,7 @@ struct zg_timer;
 struct zg_tls_ctx; /* opaque: a TLS server context made by the host */
 struct zg_tls;     /* opaque: one TLS session */
 struct zg_uplink;  /* opaque: one registered northbound uplink */
+struct zg_cmd;     /* opaque: one command in flight between two plugins */
 
 /*
  * What a verified peer certificate says (zg_host_api.tls_peer).  Strings
@@ -203,6 +204,28 @@ struct zg_status_out {
 	void (*session)(void *arg, const struct zg_session_info *s);
 	void (*device)(void *arg, const struct zg_device_status *d);
 };
+
+/*
+ * A write-back command handed from one plugin to another through the
+ * host (zg_host_api.command_submit): the mqtt uplink passes on what
+ * arrives on its command topic, the modbus plugin carries it out.
+ * Everything is borrowed for the duration of the call.
+ */
+struct zg_command {
+	const char *identity; /* who asks: the policy decides for this identity */
+	int assurance;        /* enum zg_assurance of that identity */
+	const char *peer;     /* where it came from ("broker 10.0.0.9:8883"),
+				 for the log and the audit trail */
+	const char *body;     /* the command, one JSON object (docs/modbus.md,
+				 "commands"); not NUL-terminated */
+	size_t len;
+};
+/* A handler is given a command; it answers with command_done(c, ...). */
+typedef void (*zg_command_fn)(void *arg, struct zg_cmd *c,
+			      const struct zg_command *cmd);
+/* The submitter's answer: one JSON object (not NUL-terminated). */
+typedef void (*zg_command_result_cb)(void *arg, const char *result,
+				     size_t len);
 
 /* Called on the loop for every accepted connection.  The plugin owns fd. */
 typedef void (*zg_accept_cb)(int fd, const struct sockaddr *peer,
@@ -434,6 +457,29 @@ struct zg_host_api {
 	 * down to report a failed connection attempt).  Copied.
 	 */
 	void (*uplink_target)(struct zg_uplink *u, const char *target);
+
+	/*
+	 * -- write-back commands between plugins (docs/plugin-api.md,
+	 * "Commands").  Appended: check `size' before use.
+	 *
+	 * command_handler() makes this plugin the handler of commands sent
+	 * to its name (fn NULL: no longer).  The handler decides each one
+	 * by policy for cmd->identity (as for any client of its own),
+	 * audits it, and answers exactly once with command_done(), perhaps
+	 * from inside fn, perhaps later; c is invalid after that.  Commands
+	 * still unanswered when the handler stops are answered by the host
+	 * ("result":"error", outcome unknown).
+	 *
+	 * command_submit() hands cmd to the plugin named `handler'; cb gets
+	 * the answer exactly once (perhaps before command_submit returns).
+	 * -1 when no such plugin runs or it takes no commands (cb is then
+	 * not called).  Answers to a submitter that has stopped are dropped.
+	 */
+	int (*command_handler)(struct zg_host *h, zg_command_fn fn, void *arg);
+	int (*command_submit)(struct zg_host *h, const char *handler,
+			      const struct zg_command *cmd,
+			      zg_command_result_cb cb, void *arg);
+	void (*command_done)(struct zg_cmd *c, const char *result, size_t len);
 };
 
 /*
