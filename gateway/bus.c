@@ -834,7 +834,7 @@ bus_emit(struct zg_daemon *d, const char *source, const char *topic,
 	return bus_append(b, source, topic, zone, b->env, (size_t)n, ts);
 }
 
-void
+int
 bus_security_event(struct zg_daemon *d, const char *source, const char *zone,
 		   const char *json, size_t len)
 {
@@ -843,15 +843,20 @@ bus_security_event(struct zg_daemon *d, const char *source, const char *zone,
 	long n;
 
 	if (b == NULL)
-		return;
+		return 0;
 	n = bus_envelope(b->env, ENVELOPE_MAX, d->conf->id,
 			 spool_next_seq(b->sp), ts, "events/security", zone,
 			 source, json, len, true);
 	if (n < 0) {
 		b->st.invalid++;
-		return;
+		if (b->st.invalid < 10)
+			log_msg(ZG_LOG_ERR, source, NULL,
+				"security event %.*s not spooled: it does not fit an envelope",
+				len > 200 ? 200 : (int)len, json);
+		return -1;
 	}
-	bus_append(b, source, "events/security", zone, b->env, (size_t)n, ts);
+	return bus_append(b, source, "events/security", zone, b->env,
+			  (size_t)n, ts);
 }
 
 struct zg_uplink *

@@ -56,9 +56,12 @@ int bus_emit(struct zg_daemon *d, const char *source, const char *topic,
 /*
  * A security event rendered by events_format_json(): spooled on topic
  * "events/security"; its "ts" and "source" members give way to the
- * envelope's.
+ * envelope's.  0 when spooled or when no spool is configured (events are
+ * then not sent northbound at all, by configuration); -1 when the spool
+ * refused it (disk full, bounds), logged once per episode by the bus:
+ * the caller counts it as lost.
  */
-void bus_security_event(struct zg_daemon *d, const char *source,
+int bus_security_event(struct zg_daemon *d, const char *source,
 			const char *zone, const char *json, size_t len);
 
 /*

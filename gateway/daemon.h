@@ -33,6 +33,8 @@ struct zg_daemon {
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t decisions_allow, decisions_deny, decisions_shadow;
 	uint64_t events_total, messages_emitted, messages_unrouted;
+	uint64_t events_spool_lost; /* security events the spool refused */
+	uint64_t events_spool_lost_said; /* ... when the last episode ended */
 };
 
 #endif /* ZG_DAEMON_H */

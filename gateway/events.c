@@ -209,6 +209,34 @@ events_format_json_seq(const char *source, const struct zg_event *ev,
 	return 0;
 }
 
+/*
+ * Northbound through the spool.  Never lost silently: a refusal (disk
+ * full, spool bounds) is counted (zonegate_events_lost_total{sink=
+ * "spool"}) and said once per episode, naming what still has the events;
+ * the end of the episode is said with the count.
+ */
+static void
+spool_event(struct zg_daemon *d, const char *source, const struct zg_event *ev,
+	    const char *json)
+{
+	if (bus_security_event(d, source,
+			       ev->verdict ? ev->verdict->from_zone : NULL, json,
+			       strlen(json)) < 0) {
+		if (d->events_spool_lost++ == d->events_spool_lost_said)
+			log_msg(ZG_LOG_ERR, "events", NULL,
+				"security events are not reaching the spool (northbound): %llu lost so far; they are still in the daemon log%s",
+				(unsigned long long)d->events_spool_lost,
+				d->evlog != NULL ? " and the event log" : "");
+		return;
+	}
+	if (d->events_spool_lost > d->events_spool_lost_said) {
+		log_msg(ZG_LOG_INFO, "events", NULL,
+			"security events reach the spool again (%llu lost in all)",
+			(unsigned long long)d->events_spool_lost);
+		d->events_spool_lost_said = d->events_spool_lost;
+	}
+}
+
 void
 events_emit(struct zg_daemon *d, const char *source, const struct zg_event *ev)
 {
@@ -222,8 +250,7 @@ events_emit(struct zg_daemon *d, const char *source, const struct zg_event *ev)
 			 (unsigned long long)d->events_total);
 	log_event_json(ev->severity >= ZG_SEV_MEDIUM ? ZG_LOG_WARN : ZG_LOG_INFO,
 		       ev->peer, json);
-	bus_security_event(d, source, ev->verdict ? ev->verdict->from_zone : NULL,
-			   json, strlen(json));
+	spool_event(d, source, ev, json);
 	evring_event(ev->kind ? ev->kind : "unknown", sev_name(ev->severity), json);
 	if (d->evlog != NULL)
 		eventlog_write(d->evlog, json, strlen(json));

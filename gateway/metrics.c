@@ -27,6 +27,7 @@
 #include "gateway/bus.h"
 #include "gateway/conf.h"
 #include "gateway/daemon.h"
+#include "gateway/eventlog.h"
 #include "gateway/metrics.h"
 #include "gateway/plugin_host.h"
 #include "gateway/upstat.h"
@@ -37,6 +38,18 @@
 
 struct family;
 
+/* Upper bounds of the histogram buckets (+Inf is implicit). */
+static const double hist_bounds[METRICS_HIST_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+	5.0, 10.0
+};
+
+struct hist {
+	uint64_t bucket[METRICS_HIST_BUCKETS]; /* not cumulative */
+	uint64_t count;
+	double sum;
+};
+
 struct series {
 	struct family *fam;
 	int nlabels;
@@ -46,6 +59,7 @@ struct series {
 	union {
 		uint64_t c;
 		double g;
+		struct hist *h;  /* METRIC_HISTOGRAM, owned */
 	} val;
 	struct series *hnext;  /* hash chain */
 	struct series *fnext;  /* family list */
@@ -216,6 +230,9 @@ series_get(const char *name, int type, int n, const char *const *k,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto drop;
+	if (type == METRIC_HISTOGRAM &&
+	    (s->val.h = calloc(1, sizeof(*s->val.h))) == NULL)
+		goto free_series;
 	for (i = 0; i < n; i++) {
 		s->k[i] = strdup(k[i]);
 		s->v[i] = strndup(v[i], METRICS_VALUE_MAX);
@@ -241,6 +258,8 @@ free_series:
 		free(s->k[i]);
 		free(s->v[i]);
 	}
+	if (type == METRIC_HISTOGRAM)
+		free(s->val.h);
 	free(s);
 drop:
 	dropped++;
@@ -303,6 +322,53 @@ metrics_gauge_set2(const char *name, const char *k1, const char *v1,
 }
 
 static void
+hist_add(struct series *s, double v)
+{
+	struct hist *h = s->val.h;
+	int i;
+
+	for (i = 0; i < METRICS_HIST_BUCKETS; i++)
+		if (v <= hist_bounds[i])
+			break;
+	if (i < METRICS_HIST_BUCKETS)
+		h->bucket[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+void
+metrics_observe(const char *name, const char *label_k, const char *label_v,
+		double v)
+{
+	struct series *s;
+
+	if (!isfinite(v) || v < 0) {
+		dropped++;
+		return;
+	}
+	s = series_get(name, METRIC_HISTOGRAM, label_k ? 1 : 0, &label_k,
+		       &label_v, true);
+	if (s != NULL)
+		hist_add(s, v);
+}
+
+void
+metrics_observe2(const char *name, const char *k1, const char *v1,
+		 const char *k2, const char *v2, double v)
+{
+	const char *k[2] = { k1, k2 }, *lv[2] = { v1, v2 };
+	struct series *s;
+
+	if (!isfinite(v) || v < 0) {
+		dropped++;
+		return;
+	}
+	s = series_get(name, METRIC_HISTOGRAM, 2, k, lv, true);
+	if (s != NULL)
+		hist_add(s, v);
+}
+
+static void
 series_free(struct series *s)
 {
 	int i;
@@ -311,6 +377,8 @@ series_free(struct series *s)
 		free(s->k[i]);
 		free(s->v[i]);
 	}
+	if (s->fam != NULL && s->fam->type == METRIC_HISTOGRAM)
+		free(s->val.h);
 	free(s);
 }
 
@@ -349,6 +417,8 @@ metrics_value(const char *name, const char *label_k, const char *label_v)
 		       false);
 	if (s == NULL)
 		return -1;
+	if (f->type == METRIC_HISTOGRAM)
+		return (double)s->val.h->count;
 	return f->type == METRIC_COUNTER ? (double)s->val.c : s->val.g;
 }
 
@@ -403,6 +473,14 @@ describe_builtin(void)
 		  "Security events by kind and severity." },
 		{ "zonegate_detections_total", METRIC_COUNTER,
 		  "Threat-engine detections by detection id." },
+		{ "zonegate_threat_actions_total", METRIC_COUNTER,
+		  "Automatic responses of the threat engine, by action (quarantine, throttle, quarantine_withheld)." },
+		{ "zonegate_events_lost_total", METRIC_COUNTER,
+		  "Security events a sink could not store, by sink (event_log: write failed; spool: refused, e.g. disk full). They still reach the daemon log." },
+		{ "zonegate_poll_latency_seconds", METRIC_HISTOGRAM,
+		  "Poller reads from request to answer, by device (answers and exceptions; timeouts are in zonegate_polls_total)." },
+		{ "zonegate_polls_total", METRIC_COUNTER,
+		  "Poller reads by device and result (ok, exception, timeout, error, denied)." },
 		{ "zonegate_connections_total", METRIC_COUNTER,
 		  "Connections accepted, by plugin and listener." },
 		{ "zonegate_tls_handshake_failures_total", METRIC_COUNTER,
@@ -535,6 +613,11 @@ collect_daemon(struct zg_daemon *d)
 			    d->decisions_deny);
 	metrics_counter_set("zonegate_decisions_total", "decision", "shadow",
 			    d->decisions_shadow);
+	metrics_counter_set("zonegate_events_lost_total", "sink", "spool",
+			    d->events_spool_lost);
+	if (d->evlog != NULL)
+		metrics_counter_set("zonegate_events_lost_total", "sink",
+				    "event_log", eventlog_errors(d->evlog));
 	if (d->segstate != NULL)
 		metrics_gauge_set("zonegate_quarantined_identities", NULL, NULL,
 				  (double)seg_quarantine_count(d->segstate));
@@ -635,11 +718,61 @@ put_double(struct evbuffer *out, double v)
 		evbuffer_add_printf(out, "%.6f", v);
 }
 
+/* {k="v",...} of a series, plus one more pair (the histogram's le). */
+static void
+put_labels(struct evbuffer *out, const struct series *s, const char *xk,
+	   const char *xv)
+{
+	int j;
+
+	for (j = 0; j < s->nlabels; j++) {
+		evbuffer_add_printf(out, "%s%s=\"", j ? "," : "{", s->k[j]);
+		put_label_value(out, s->v[j]);
+		evbuffer_add(out, "\"", 1);
+	}
+	if (xk != NULL)
+		evbuffer_add_printf(out, "%s%s=\"%s\"", s->nlabels ? "," : "{",
+				    xk, xv);
+	if (s->nlabels > 0 || xk != NULL)
+		evbuffer_add(out, "}", 1);
+}
+
+/* name_bucket{...,le="b"} (cumulative), name_sum, name_count. */
+static void
+put_histogram(struct evbuffer *out, const char *name, const struct series *s)
+{
+	const struct hist *h = s->val.h;
+	uint64_t cum = 0;
+	char le[32];
+	int i;
+
+	for (i = 0; i <= METRICS_HIST_BUCKETS; i++) {
+		if (i < METRICS_HIST_BUCKETS) {
+			cum += h->bucket[i];
+			snprintf(le, sizeof(le), "%g", hist_bounds[i]);
+		} else {
+			cum = h->count;
+			snprintf(le, sizeof(le), "+Inf");
+		}
+		evbuffer_add_printf(out, "%s_bucket", name);
+		put_labels(out, s, "le", le);
+		evbuffer_add_printf(out, " %llu\n", (unsigned long long)cum);
+	}
+	evbuffer_add_printf(out, "%s_sum", name);
+	put_labels(out, s, NULL, NULL);
+	evbuffer_add(out, " ", 1);
+	put_double(out, h->sum);
+	evbuffer_add_printf(out, "\n%s_count", name);
+	put_labels(out, s, NULL, NULL);
+	evbuffer_add_printf(out, " %llu\n", (unsigned long long)h->count);
+}
+
 void
 metrics_render(struct zg_daemon *d, struct evbuffer *out)
 {
+	static const char *const type_names[] = { "counter", "gauge",
+						  "histogram" };
 	size_t i;
-	int j;
 
 	describe_builtin();
 	metrics_counter_add("zonegate_metrics_scrapes_total", NULL, NULL, 1);
@@ -662,17 +795,14 @@ metrics_render(struct zg_daemon *d, struct evbuffer *out)
 		evbuffer_add_printf(out, "# HELP %s ", f->name);
 		put_help(out, f->help ? f->help : "zonegate metric");
 		evbuffer_add_printf(out, "\n# TYPE %s %s\n", f->name,
-				    f->type == METRIC_COUNTER ? "counter" : "gauge");
+				    type_names[f->type]);
 		for (s = f->head; s != NULL; s = s->fnext) {
-			evbuffer_add_printf(out, "%s", f->name);
-			for (j = 0; j < s->nlabels; j++) {
-				evbuffer_add_printf(out, "%s%s=\"", j ? "," : "{",
-						    s->k[j]);
-				put_label_value(out, s->v[j]);
-				evbuffer_add(out, "\"", 1);
+			if (f->type == METRIC_HISTOGRAM) {
+				put_histogram(out, f->name, s);
+				continue;
 			}
-			if (s->nlabels > 0)
-				evbuffer_add(out, "}", 1);
+			evbuffer_add_printf(out, "%s", f->name);
+			put_labels(out, s, NULL, NULL);
 			evbuffer_add(out, " ", 1);
 			if (f->type == METRIC_COUNTER)
 				evbuffer_add_printf(out, "%llu",

@@ -34,7 +34,14 @@ struct zg_daemon;
 #define METRICS_NAME_MAX 96
 #define METRICS_VALUE_MAX 128
 
-enum metric_type { METRIC_COUNTER = 0, METRIC_GAUGE = 1 };
+enum metric_type { METRIC_COUNTER = 0, METRIC_GAUGE = 1, METRIC_HISTOGRAM = 2 };
+
+/*
+ * Histograms (latencies) have one fixed set of upper bounds, in seconds:
+ * 1 ms to 10 s, enough to tell a healthy local network (a few ms) from a
+ * congested serial line (hundreds of ms) from a device timing out.
+ */
+#define METRICS_HIST_BUCKETS 13
 
 /*
  * Give family `name' a type and a HELP line (both copied).  Describing a
@@ -62,10 +69,20 @@ void metrics_gauge_set(const char *name, const char *label_k,
 		       const char *label_v, double v);
 void metrics_gauge_set2(const char *name, const char *k1, const char *v1,
 			const char *k2, const char *v2, double v);
+/*
+ * Record one observation v (seconds) in histogram `name' with one label
+ * (label_k NULL: none): the bucket counts, _sum and _count.  Bounded and
+ * silent like the counters; v < 0 or not finite is dropped and counted.
+ */
+void metrics_observe(const char *name, const char *label_k,
+		     const char *label_v, double v);
+/* The same with two labels. */
+void metrics_observe2(const char *name, const char *k1, const char *v1,
+		      const char *k2, const char *v2, double v);
 /* Forget every series of family `name' (gauges whose label set changes). */
 void metrics_family_clear(const char *name);
 
-/* The current value of a series (tests); -1 when absent. */
+/* The current value of a series (tests; a histogram: its count); -1 when absent. */
 double metrics_value(const char *name, const char *label_k,
 		     const char *label_v);
 

@@ -468,6 +468,41 @@ api_observe(struct zg_host *h, const struct zg_observation *o)
 	gw_observe(h->d, h->name, o);
 }
 
+/*
+ * A plugin's metrics: only families under "zonegate_" (the names are
+ * documented in docs/operations.md); the registry bounds the rest.
+ */
+static bool
+plugin_metric_name(const char *name)
+{
+	return name != NULL && strncmp(name, "zonegate_", 9) == 0;
+}
+
+static void
+api_metric_count(struct zg_host *h, const char *name, const char *k1,
+		 const char *v1, const char *k2, const char *v2, uint64_t n)
+{
+	size_t len = name != NULL ? strlen(name) : 0;
+
+	(void)h;
+	if (!plugin_metric_name(name) || len < 6 ||
+	    strcmp(name + len - 6, "_total") != 0)
+		return;
+	if (k2 != NULL)
+		metrics_counter_add2(name, k1, v1, k2, v2, n);
+	else
+		metrics_counter_add(name, k1, v1, n);
+}
+
+static void
+api_metric_observe(struct zg_host *h, const char *name, const char *k1,
+		   const char *v1, double v)
+{
+	(void)h;
+	if (plugin_metric_name(name))
+		metrics_observe(name, k1, v1, v);
+}
+
 static int
 api_emit(struct zg_host *h, const char *topic, const void *payload, size_t len)
 {
@@ -728,6 +763,8 @@ static const struct zg_host_api host_api = {
 	.command_handler = api_command_handler,
 	.command_submit = api_command_submit,
 	.command_done = api_command_done,
+	.metric_count = api_metric_count,
+	.metric_observe = api_metric_observe,
 };
 
 /* ---------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include "gateway/daemon.h"
 #include "gateway/events.h"
 #include "gateway/log.h"
+#include "gateway/metrics.h"
 #include "gateway/threat.h"
 #include "segments/segments.h"
 
@@ -806,9 +807,13 @@ raise_det(struct threat *t, int det, const char *key, const struct raise_ctx *c,
 	ev.op = c->op;
 	ev.detail = def->what;
 	ev.detection = &dt;
+	metrics_counter_add("zonegate_detections_total", "detection", def->id, 1);
 	events_emit(t->d, "threat", &ev);
-	if (r.kind != NULL)
+	if (r.kind != NULL) {
+		metrics_counter_add("zonegate_threat_actions_total", "action",
+				    r.kind + strlen("threat."), 1);
 		action_event(t, r.kind, r.severity, key, zone, score, r.detail);
+	}
 }
 
 /*

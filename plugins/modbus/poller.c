@@ -757,6 +757,16 @@ read_done(struct mb_poll_group *g)
 		cycle_end(g);
 }
 
+/* zonegate_polls_total{device,result} (docs/operations.md). */
+static void
+poll_count(struct mb_poll_group *g, const char *result)
+{
+	const struct zg_host_api *api = g->pl->st->api;
+
+	api->metric_count(g->pl->st->h, "zonegate_polls_total", "device",
+			  g->device, "result", result, 1);
+}
+
 /* Completion of a read at the device (device.c / rtu.c). */
 static void
 poll_answer(struct mb_pending *p, const uint8_t *pdu, size_t len,
@@ -764,26 +774,43 @@ poll_answer(struct mb_pending *p, const uint8_t *pdu, size_t len,
 {
 	struct poll_read *r = p->done_arg;
 	struct mb_poll_group *g;
+	struct timespec now;
+	const char *result = "error";
 
 	if (r == NULL)
 		return; /* the poller is gone: nobody waits */
 	g = r->g;
 	r->inflight = NULL;
 	utc_now(r->ts, sizeof(r->ts));
+	/*
+	 * The latency of the device: request submitted to answer in, the
+	 * wait for a pooled connection included.  Reads that got no answer
+	 * are counted, not timed (their time is the deadline).
+	 */
+	if (local == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		g->pl->st->api->metric_observe(g->pl->st->h,
+					       "zonegate_poll_latency_seconds",
+					       "device", g->device,
+					       since(&p->t_start, &now));
+	}
 	if (local != 0) {
-		if (local == MB_EX_GATEWAY_TARGET_NO_RESPONSE)
+		if (local == MB_EX_GATEWAY_TARGET_NO_RESPONSE) {
+			result = "timeout";
 			snprintf(r->reason, sizeof(r->reason),
 				 "no answer from the device within %.3fs (or no connection)",
 				 g->dev->request_timeout);
-		else
+		} else {
 			snprintf(r->reason, sizeof(r->reason),
 				 "the gateway could not complete the read (exception 0x%02x, %s)",
 				 local, exception_name(local));
+		}
 	} else if (pdu == NULL || len < 1) {
 		snprintf(r->reason, sizeof(r->reason), "empty answer");
 	} else if (pdu[0] & 0x80) {
 		uint8_t code = len >= 2 ? pdu[1] : 0;
 
+		result = "exception";
 		snprintf(r->reason, sizeof(r->reason),
 			 "the device answered exception 0x%02x (%s)", code,
 			 exception_name(code));
@@ -794,7 +821,9 @@ poll_answer(struct mb_pending *p, const uint8_t *pdu, size_t len,
 		r->ok = true;
 		r->len = pdu[1];
 		memcpy(r->data, pdu + 2, r->len);
+		result = "ok";
 	}
+	poll_count(g, result);
 	read_done(g);
 }
 
@@ -865,6 +894,7 @@ read_start(struct mb_poll_group *g, struct poll_read *r)
 			st->api->event(st->h, &ev);
 		}
 		r->was_denied = true;
+		poll_count(g, "denied");
 		free(p);
 		read_done(g);
 		return;
@@ -886,6 +916,7 @@ read_start(struct mb_poll_group *g, struct poll_read *r)
 		snprintf(r->reason, sizeof(r->reason),
 			 "the device's queue is full (%d requests waiting)",
 			 d->qlen);
+		poll_count(g, "error");
 		mb_pending_free(p);
 		read_done(g);
 	}

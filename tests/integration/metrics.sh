@@ -4,7 +4,9 @@
 # counters move by exactly what real traffic caused (mbpoll reads,
 # pymodbus writes, a TLS client without a certificate, a reload), the
 # endpoint answers 404/405/400/431 as documented and limits its clients,
-# and the config refuses an unauthenticated wildcard address.
+# and the config refuses an unauthenticated wildcard address.  A second
+# gateway shows the poller's latency histogram and results, per-detection
+# and response counts, and security events a full spool refuses.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 PY=/usr/bin/python3
@@ -17,7 +19,7 @@ command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpo
 command -v openssl >/dev/null || t_skip_all "openssl missing: apt-get install openssl"
 $PY -c 'import pymodbus' 2>/dev/null || t_skip_all "python3-pymodbus missing"
 
-t_plan 35
+t_plan 53
 D=$T_TMP
 LOG=$D/gw.log
 
@@ -167,6 +169,82 @@ t_is "$out" $'HTTP/1.1 400 Bad Request\nHTTP/1.1 431 Request Header Fields Too L
 t_ok "  ... and scrapes work again after those clients left" \
 	t_wait 10 bash -c "curl -s -o /dev/null -w '%{http_code}' '$URL' | grep -qx 200"
 
+zg_stop 10
+t_is "$T_STATUS" 0 "zonegated stops cleanly"
+
+# --- the threat engine, the poller and the event sinks ----------------------------------
+# A second gateway: a poller reading plc-1 (allowed) and plc-2 (no conduit),
+# quarantine at score 20, and a spool of 8 KiB that refuses when full.
+GP=$(t_free_port)
+cat >"$D/gw2.conf" <<C
+gateway = { id = "gw-metrics-2"; pidfile = "$D/zonegated.pid"; };
+log = { level = "info"; format = "json"; };
+metrics = { listen = "127.0.0.1:$MP"; };
+events = { file = "$D/events.jsonl"; };
+spool = { dir = "$D/spool"; segment_size = "4K"; max_bytes = "8K"; on_full = "pause"; };
+threat = { quarantine_threshold = 20.0; };
+zones = ( { name = "ops"; }, { name = "scada"; }, { name = "cell1"; }, { name = "cell2"; } );
+devices = (
+  { identity = "hmi-legacy"; zone = "ops"; bind = { address = "127.0.0.1"; ports = "1-65535"; }; },
+  { identity = "zonegate-poller"; zone = "scada"; },
+  { identity = "plc-1"; zone = "cell1"; address = "127.0.0.1:$PLC"; unit = 1; },
+  { identity = "plc-2"; zone = "cell2"; address = "127.0.0.1:$PLC"; unit = 1; }
+);
+conduits = (
+  { name = "ops-to-cell1"; from = "ops"; to = "cell1";
+    modbus = { units = [1]; functions = [3]; read = { holding_registers = ["0-99"]; }; }; },
+  { name = "scada-to-cell1"; from = "scada"; to = "cell1";
+    modbus = { units = [1]; functions = [3]; read = { holding_registers = ["0-99"]; }; }; }
+);
+plugins = ( { name = "modbus"; config = {
+  devices = ( { identity = "plc-1"; address = "127.0.0.1:$PLC"; },
+              { identity = "plc-2"; address = "127.0.0.1:$PLC"; } );
+  listeners = ( { listen = "127.0.0.1:$GP"; device = "plc-1"; } );
+  poll = { identity = "zonegate-poller"; groups = (
+    { name = "fast"; device = "plc-1"; interval = 0.1; points = ( { name = "a"; address = 0; } ); },
+    { name = "forbidden"; device = "plc-2"; interval = 0.1; points = ( { name = "b"; address = 0; } ); } ); };
+}; } );
+C
+t_ok "zonegated with a poller, a small spool and quarantine at 20 is ready" zg_start "$D/gw2.conf" "$D/gw2.log"
+# polls FILE: scrape until plc-1 has 5 good polls.
+polls_ok() { scrape "$1" >/dev/null && [ "$(val "$1" 'zonegate_polls_total{device="plc-1",result="ok"}' 2>/dev/null || echo 0)" -ge 5 ]; }
+t_ok "the poller reads plc-1: zonegate_polls_total{result=\"ok\"} reaches 5" t_wait 20 polls_ok "$D/p1"
+t_ok "  ... the scrape parses (histogram buckets cumulative, +Inf = count)" $PY "$PROM" "$D/p1"
+t_is "$(val "$D/p1" 'zonegate_poll_latency_seconds_count{device="plc-1"}')" \
+	"$($PY -c 'import sys; print(sum(int(x) for x in sys.argv[1:]))' \
+		"$(val "$D/p1" 'zonegate_polls_total{device="plc-1",result="ok"}')" \
+		"$(val "$D/p1" 'zonegate_polls_total{device="plc-1",result="exception"}' 2>/dev/null || echo 0)")" \
+	"poll latency: one observation per answered poll of plc-1"
+t_ok "  ... their sum is positive and under the count times the 1 s deadline" $PY -c \
+	'import sys; s, c = float(sys.argv[1]), float(sys.argv[2]); sys.exit(not (0 < s < c))' \
+	"$(val "$D/p1" 'zonegate_poll_latency_seconds_sum{device="plc-1"}')" \
+	"$(val "$D/p1" 'zonegate_poll_latency_seconds_count{device="plc-1"}')"
+t_ok "the poll of plc-2 (no conduit) is counted as denied" \
+	bash -c '[ "$($1 "$2" "$3" "zonegate_polls_total{device=\"plc-2\",result=\"denied\"}")" -ge 1 ]' _ "$PY" "$PROM" "$D/p1"
+
+w=$($PY "$MBT" write "$GP" 1 5 99)
+t_is "$w" "EXC 1" "pymodbus: a write without write rights is denied"
+t_ok "  ... modbus.write_unauthorized in the event log" \
+	t_wait 10 grep -q '"detection":"modbus.write_unauthorized"' "$D/events.jsonl"
+t_ok "  ... high severity (30) over 20: the identity is quarantined" \
+	t_wait 10 grep -q '"kind":"threat.quarantine"' "$D/events.jsonl"
+reads=""
+for i in $(seq 1 20); do reads+=" $(printf '%04x00000006010300000001' "$i")"; done
+t_is "$($PY "$MBT" raw "$GP" $reads --wait 1 | grep -c '018301')" 20 \
+	"twenty pipelined reads of the quarantined identity: twenty denials (twenty events)"
+lost_spool() { scrape "$1" >/dev/null && [ "$(val "$1" 'zonegate_events_lost_total{sink="spool"}' 2>/dev/null || echo 0)" -ge 1 ]; }
+t_ok "the 8 KiB spool fills: security events it refuses are counted as lost" t_wait 10 lost_spool "$D/p2"
+t_is "$(t_count 'security events are not reaching the spool \(northbound\): 1 lost so far; they are still in the daemon log and the event log' "$D/gw2.log")" 1 \
+	"  ... and the daemon log says so, once, with the count"
+t_ok "  ... the scrape parses" $PY "$PROM" "$D/p2"
+t_is "$(val "$D/p2" 'zonegate_detections_total{detection="modbus.write_unauthorized"}')" \
+	"$(t_count '"kind":"threat.detection".*"detection":"modbus.write_unauthorized"' "$D/events.jsonl")" \
+	"per-detection count equals the detections in the event log"
+t_is "$(val "$D/p2" 'zonegate_detections_total{}')" "$(t_count '"kind":"threat.detection"' "$D/events.jsonl")" \
+	"  ... and so does their sum"
+t_is "$(val "$D/p2" 'zonegate_threat_actions_total{action="quarantine"}') $(val "$D/p2" zonegate_quarantined_identities)" \
+	"1 1" "threat actions: one quarantine; one identity quarantined"
+t_is "$(val "$D/p2" 'zonegate_events_lost_total{sink="event_log"}')" 0 "no event lost by the event log"
 zg_stop 10
 t_is "$T_STATUS" 0 "zonegated stops cleanly"
 t_done

@@ -13,7 +13,11 @@
 Checks: every line is a HELP, a TYPE or a sample; a family's TYPE comes
 before its samples and its samples are contiguous; names and label names
 are valid; label values are properly escaped; values are numbers;
-counters end in _total and are never negative; no series twice.
+counters end in _total and are never negative; no series twice;
+a histogram's samples are NAME_bucket (with le, cumulative: never
+decreasing, ending at le="+Inf"), NAME_sum and NAME_count, and +Inf
+equals the count.  Selectors name histogram samples in full
+(name_count{device="plc-1"}).
 """
 import re
 import sys
@@ -53,20 +57,48 @@ def parse(path):
             if not m:
                 raise ValueError(where + "not a sample: " + line)
             name, labels, value = m.group(1), m.group(2) or "", m.group(3)
-            if name != current:
+            base = name
+            if current is not None and types[current] == "histogram":
+                for suffix in ("_bucket", "_sum", "_count"):
+                    if name == current + suffix:
+                        base = current
+            if base != current or (types[current] == "histogram" and name == current):
                 raise ValueError(where + "sample of %s outside its TYPE block" % name)
             try:
                 v = float(value)
             except ValueError:
                 raise ValueError(where + "value is not a number")
-            if types[name] == "counter" and (v < 0 or not name.endswith("_total")):
+            if types[base] == "counter" and (v < 0 or not name.endswith("_total")):
                 raise ValueError(where + "counter negative or not named *_total")
             key = (name, tuple(sorted((k, unescape(x)) for k, x in PAIR.findall(labels))))
             if key in series:
                 raise ValueError(where + "series repeated")
             series[key] = v
             order.append(key)
+    check_histograms(types, series)
     return series
+
+
+def check_histograms(types, series):
+    """Buckets cumulative up to le="+Inf", which equals _count."""
+    for fam, t in types.items():
+        if t != "histogram":
+            continue
+        groups = {}
+        for (name, labels), v in series.items():
+            if name == fam + "_bucket":
+                rest = tuple(p for p in labels if p[0] != "le")
+                le = dict(labels).get("le")
+                if le is None:
+                    raise ValueError("%s: a bucket without le" % fam)
+                groups.setdefault(rest, []).append((float(le), v))
+        for rest, buckets in groups.items():
+            buckets.sort()
+            counts = [v for _, v in buckets]
+            if counts != sorted(counts) or buckets[-1][0] != float("inf"):
+                raise ValueError("%s%s: buckets not cumulative or no +Inf" % (fam, dict(rest)))
+            if series.get((fam + "_count", rest)) != buckets[-1][1] or (fam + "_sum", rest) not in series:
+                raise ValueError("%s%s: +Inf bucket differs from _count, or no _sum" % (fam, dict(rest)))
 
 
 def fmt(v):

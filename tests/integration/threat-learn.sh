@@ -16,7 +16,7 @@ $PY -c 'import pymodbus.client' 2>/dev/null ||
 	t_skip_all "pymodbus missing: apt-get install python3-pymodbus python3-serial-asyncio"
 command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpoll"
 
-t_plan 22
+t_plan 24
 D=$T_TMP
 SOCK=$D/zg.sock
 LOG=$D/gw.log
@@ -96,10 +96,14 @@ t_ok "an identity never seen while learning: source.new (T0859)" t_wait 10 \
 t_ok "zonegated stops cleanly" zg_stop
 
 # --- a full disk: events are not dropped silently -------------------------------------------
-sed "s|events = { file = \"$EV\"; };|events = { file = \"/dev/full\"; };|" "$D/gw.conf" >"$D/full.conf"
+MP=$(t_free_port)
+sed "s|events = { file = \"$EV\"; };|events = { file = \"/dev/full\"; };\nmetrics = { listen = \"127.0.0.1:$MP\"; };|" "$D/gw.conf" >"$D/full.conf"
 t_ok "zonegated with its event log on /dev/full is ready" zg_start "$D/full.conf" "$D/full.log"
 t_is "$(mbt write "$GW" 1 12 1)" "OK" "a write (an audit record that cannot be stored)"
 t_ok "  ... the daemon log says events are being lost, with a count" t_wait 10 \
 	grep -q 'event log /dev/full: write failed ([0-9]* events lost so far; they still go to the daemon log)' "$D/full.log"
 t_grep "  ... and the event itself is in the daemon log" '"kind":"audit.write".*"values":\[1\]' "$D/full.log"
+lost=$(curl -sS --max-time 10 "http://127.0.0.1:$MP/metrics" | grep '^zonegate_events_lost_total{sink="event_log"} ')
+t_ok "  ... and the metrics count them: $lost" bash -c '[ "${1##* }" -ge 1 ]' _ "$lost"
+t_ok "zonegated stops cleanly" zg_stop
 t_done

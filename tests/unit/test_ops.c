@@ -166,6 +166,54 @@ test_metrics(void)
 			 "modbus.write_without_right") < 0, "reset empties the registry");
 }
 
+/*
+ * Histograms: cumulative buckets with le last among the labels, +Inf
+ * equal to _count, _sum; bad observations dropped and counted.
+ */
+static void
+test_histogram(void)
+{
+	char *text;
+
+	metrics_describe("test_latency_seconds", METRIC_HISTOGRAM, "latency");
+	metrics_observe("test_latency_seconds", "device", "plc-1", 0.0005);
+	metrics_observe("test_latency_seconds", "device", "plc-1", 0.004);
+	metrics_observe("test_latency_seconds", "device", "plc-1", 0.004);
+	metrics_observe("test_latency_seconds", "device", "plc-1", 42.0);
+	metrics_observe("test_latency_seconds", "device", "plc-1", -1.0);
+	metrics_observe2("test_latency_seconds", "device", "plc-2", "unit", "3",
+			 1.0);
+	metrics_observe("test_latency_seconds", NULL, NULL, 0.3);
+	ok(metrics_value("test_latency_seconds", "device", "plc-1") == 4,
+	   "a histogram counts its observations (a negative one is not one)");
+	metrics_counter_add("test_latency_seconds", NULL, NULL, 1);
+	text = render();
+	ok(strstr(text, "# TYPE test_latency_seconds histogram\n"
+			"test_latency_seconds_bucket{device=\"plc-1\",le=\"0.001\"} 1\n"
+			"test_latency_seconds_bucket{device=\"plc-1\",le=\"0.0025\"} 1\n"
+			"test_latency_seconds_bucket{device=\"plc-1\",le=\"0.005\"} 3\n") != NULL,
+	   "exposition: TYPE histogram, cumulative buckets, le after the labels");
+	ok(strstr(text, "test_latency_seconds_bucket{device=\"plc-1\",le=\"10\"} 3\n"
+			"test_latency_seconds_bucket{device=\"plc-1\",le=\"+Inf\"} 4\n"
+			"test_latency_seconds_sum{device=\"plc-1\"} 42.008500\n"
+			"test_latency_seconds_count{device=\"plc-1\"} 4\n") != NULL,
+	   "  ... +Inf holds everything, then _sum and _count");
+	ok(strstr(text, "test_latency_seconds_bucket{device=\"plc-2\",unit=\"3\",le=\"1\"} 1\n") != NULL,
+	   "  ... two labels, and an observation on a bound is in that bucket");
+	ok(strstr(text, "test_latency_seconds_bucket{le=\"0.5\"} 1\n"
+			) != NULL &&
+	   strstr(text, "test_latency_seconds_count 1\n") != NULL,
+	   "  ... and no labels");
+	ok(strstr(text, "zonegate_metrics_series_dropped_total 2\n") != NULL,
+	   "the negative observation and the counter on a histogram are dropped and counted");
+	free(text);
+	metrics_family_clear("test_latency_seconds");
+	ok(metrics_value("test_latency_seconds", "device", "plc-1") < 0,
+	   "clearing frees histogram series");
+	metrics_observe("test_latency_seconds", "device", "plc-1", 0.1);
+	metrics_reset();
+}
+
 static int seen;
 static uint64_t last_seq;
 
@@ -227,6 +275,7 @@ main(void)
 {
 	test_http_req();
 	test_metrics();
+	test_histogram();
 	test_evring();
 	test_upstat();
 	return done_testing();

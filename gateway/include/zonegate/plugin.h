@@ -480,6 +480,21 @@ struct zg_host_api {
 			      const struct zg_command *cmd,
 			      zg_command_result_cb cb, void *arg);
 	void (*command_done)(struct zg_cmd *c, const char *result, size_t len);
+
+	/*
+	 * -- metrics (docs/operations.md#metrics): add to a counter or
+	 * record one observation (seconds) in a latency histogram of the
+	 * daemon's Prometheus registry.  `name' must start with
+	 * "zonegate_" (a counter's must end in "_total"); one or two labels
+	 * (k2 NULL: one; k1 NULL: none).  Label values may come from the
+	 * network: the registry is bounded and drops what does not fit.
+	 * Never fails loudly; loop thread only.
+	 */
+	void (*metric_count)(struct zg_host *h, const char *name,
+			     const char *k1, const char *v1, const char *k2,
+			     const char *v2, uint64_t n);
+	void (*metric_observe)(struct zg_host *h, const char *name,
+			       const char *k1, const char *v1, double v);
 };
 
 /*
