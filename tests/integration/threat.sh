@@ -12,7 +12,8 @@
 #     a safety-critical zone is never quarantined automatically;
 #   * a score over throttle_threshold limits the identity's rate until released;
 #   * the JSON-lines event log survives rotation (rename + SIGHUP) without
-#     losing a line (sequence numbers are contiguous across both files).
+#     losing a line (sequence numbers are contiguous across both files),
+#     also while a client writes without pause through three rotations.
 # No sleeps: every wait polls a condition or an answer.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -27,7 +28,7 @@ $PY -c 'import pymodbus.client' 2>/dev/null ||
 command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpoll"
 command -v openssl >/dev/null || t_skip_all "openssl CLI missing"
 
-t_plan 75
+t_plan 80
 D=$T_TMP
 SOCK=$D/zg.sock
 LOG=$D/gw.log
@@ -278,6 +279,50 @@ print("contiguous" if sorted(seqs) == list(range(1, max(seqs) + 1)) else "GAP %s
 P
 )
 t_is "$chk" "contiguous" "every line is JSON and sequence numbers are contiguous across both files"
+
+# ... and under load: a pymodbus client writes holding 13 without pause
+# while the log is renamed and reopened three times.
+$PY - "$GW" "$D/load.stop" >"$D/load.out" 2>&1 <<'P' &
+import os, sys
+from pymodbus.client import ModbusTcpClient
+c = ModbusTcpClient("127.0.0.1", port=int(sys.argv[1])); c.connect()
+ok = bad = 0
+while not os.path.exists(sys.argv[2]) and ok + bad < 100000:
+    r = c.write_register(13, (ok + bad) % 1000, slave=1)
+    if r.isError(): bad += 1
+    else: ok += 1
+c.close()
+print("ok=%d bad=%d" % (ok, bad))
+P
+LOADPID=$!
+T_PIDS+=("$LOADPID")
+loadlines() { t_count '"kind":"audit.write".*"addr":13,' "$1"; }
+for r in 2 3 4; do
+	t_wait 20 bash -c "[ \$(grep -cE '\"kind\":\"audit.write\".*\"addr\":13,' '$EV') -ge 20 ]" || t_diag "load $r: no writes in $EV"
+	mv "$EV" "$EV.$r"
+	kill -HUP "$ZG_PID"
+	t_wait 10 bash -c "[ \$(grep -c 'event log $EV reopened' '$LOG') -ge $r ]" || t_diag "load $r: no reopen"
+done
+t_wait 20 bash -c "[ \$(grep -cE '\"kind\":\"audit.write\".*\"addr\":13,' '$EV') -ge 20 ]"
+touch "$D/load.stop"
+t_wait_exit "$LOADPID" 20
+out=$(cat "$D/load.out")
+t_ok "a pymodbus client wrote without pause through three rotations ($out)" grep -qE '^ok=[0-9]{2,} bad=0$' <<<"$out"
+t_ok "  ... each of the three renamed files and the new one holds some of its writes" \
+	bash -c '[ $(grep -cE "audit.write.*\"addr\":13," "$1.2") -ge 20 ] && [ $(grep -cE "audit.write.*\"addr\":13," "$1.3") -ge 20 ] && [ $(grep -cE "audit.write.*\"addr\":13," "$1.4") -ge 20 ] && [ $(grep -cE "audit.write.*\"addr\":13," "$1") -ge 20 ]' _ "$EV"
+t_ok "  ... and a new file was opened at each SIGHUP" bash -c "[ \$(grep -c 'event log $EV reopened' '$LOG') -ge 4 ]"
+audited=$(cat "$EV.2" "$EV.3" "$EV.4" "$EV" | grep -cE '"kind":"audit.write".*"addr":13,')
+t_is "ok=$audited bad=0" "$out" "  ... every write it made has its audit record, none twice"
+chk=$($PY - "$EV.1" "$EV.2" "$EV.3" "$EV.4" "$EV" <<'P'
+import json, sys
+seqs = []
+for f in sys.argv[1:]:
+    for line in open(f):
+        seqs.append(json.loads(line)["seq"])
+print("contiguous" if sorted(seqs) == list(range(1, max(seqs) + 1)) else "GAP %s" % sorted(set(range(1, max(seqs) + 1)) - set(seqs)))
+P
+)
+t_is "$chk" "contiguous" "  ... every line is JSON and sequence numbers are contiguous across all five files"
 # --- throttling: the response below quarantine -------------------------------------------
 write_conf "quarantine_threshold = 0.0; throttle_threshold = 20.0; throttle_rate = 1.0;" \
 	'{ id = "modbus.exception_burst"; enabled = false; }, { id = "modbus.request_flood"; enabled = false; }'
