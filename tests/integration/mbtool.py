@@ -8,6 +8,14 @@ coalesced frames, half frames, odd function codes) is sent as raw bytes.
   mbtool.py read  PORT UNIT ADDR COUNT         -> "v1 v2 ..." or "EXC n"
   mbtool.py write PORT UNIT ADDR VALUE         -> "OK" or "EXC n"
   mbtool.py rw    PORT UNIT RADDR RCOUNT WADDR V...   (FC 23)
+  mbtool.py stock PORT UNIT OP [ARG...]      -> "OK", "EXC n" per request
+        requests pymodbus builds itself, one per line:
+          devid               FC 43/MEI 14 read device identification
+          listen-only         FC 8/4 force listen only mode
+          restart             FC 8/1 restart communications
+          walk A0 STEP N      N single-register reads at A0, A0+STEP, ...
+          units U1 U2 ...     one read of holding 0 on each unit id
+        (UNIT 0 is broadcast: pymodbus then sends and reads no answer)
   mbtool.py raw   PORT HEX [HEX...] [--split] [--wait S]
         send each HEX string (an MBAP frame or any bytes); --split sends
         byte by byte; prints every response frame as hex, then CLOSED if
@@ -142,6 +150,31 @@ def main(argv):
                                   write_address=int(waddr),
                                   write_registers=vals, unit=int(unit))
         show(r, lambda x: x.registers)
+    elif cmd == "stock":
+        port, unit, op = argv[2], int(argv[3]), argv[4]
+        args = [int(a) for a in argv[5:]]
+        c = client(port)
+        if op == "devid":
+            from pymodbus.mei_message import ReadDeviceInformationRequest
+            show(c.execute(ReadDeviceInformationRequest(read_code=1,
+                                                         object_id=0,
+                                                         slave=unit)))
+        elif op == "listen-only":
+            show(c.diag_force_listen_only(slave=unit))
+        elif op == "restart":
+            show(c.diag_restart_communication(False, slave=unit))
+        elif op == "walk":
+            a0, step, n = args
+            for i in range(n):
+                show(c.read_holding_registers(a0 + i * step, 1, slave=unit),
+                     lambda x: x.registers)
+        elif op == "units":
+            for u in args:
+                show(c.read_holding_registers(0, 1, slave=u),
+                     lambda x: x.registers)
+        else:
+            print("unknown stock request %s" % op)
+            return 2
     elif cmd == "raw":
         port = int(argv[2])
         split = "--split" in argv

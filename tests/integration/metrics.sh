@@ -19,7 +19,7 @@ command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpo
 command -v openssl >/dev/null || t_skip_all "openssl missing: apt-get install openssl"
 $PY -c 'import pymodbus' 2>/dev/null || t_skip_all "python3-pymodbus missing"
 
-t_plan 53
+t_plan 54
 D=$T_TMP
 LOG=$D/gw.log
 
@@ -219,6 +219,7 @@ t_ok "  ... their sum is positive and under the count times the 1 s deadline" $P
 	'import sys; s, c = float(sys.argv[1]), float(sys.argv[2]); sys.exit(not (0 < s < c))' \
 	"$(val "$D/p1" 'zonegate_poll_latency_seconds_sum{device="plc-1"}')" \
 	"$(val "$D/p1" 'zonegate_poll_latency_seconds_count{device="plc-1"}')"
+t_is "$(t_count '"kind":"threat.detection"' "$D/events.jsonl")" 0 "the gateway's own poller raises no detection"
 t_ok "the poll of plc-2 (no conduit) is counted as denied" \
 	bash -c '[ "$($1 "$2" "$3" "zonegate_polls_total{device=\"plc-2\",result=\"denied\"}")" -ge 1 ]' _ "$PY" "$PROM" "$D/p1"
 

@@ -28,7 +28,7 @@ $PY -c 'import pymodbus.client' 2>/dev/null ||
 command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpoll"
 command -v openssl >/dev/null || t_skip_all "openssl CLI missing"
 
-t_plan 80
+t_plan 85
 D=$T_TMP
 SOCK=$D/zg.sock
 LOG=$D/gw.log
@@ -121,7 +121,9 @@ MBPOLL=$!
 T_PIDS+=("$MBPOLL")
 t_ok "mbpoll polls in a loop through zonegate (30 polls)" \
 	t_wait 30 bash -c "[ \$(grep -c 'fc 3' '$D/plc.log') -ge 30 ]"
-t_is "$(t_count '"kind":"threat.detection"' "$EV")" 0 "normal polling raises no detection"
+for i in $(seq 1 10); do mbt read "$GW" 1 0 3; done >"$D/pm.out"
+t_is "$(grep -c '^11 22 33$' "$D/pm.out")" 10 "  ... and pymodbus reads the same registers ten times meanwhile"
+t_is "$(t_count '"kind":"threat.detection"' "$EV")" 0 "normal polling (mbpoll, pymodbus) raises no detection"
 t_is "$(t_count '"kind":"audit.write"' "$EV")" 0 "  ... and no audit record (nothing was written)"
 kill "$MBPOLL"
 t_ok "the poll loop stopped: modbus.poll_silent (T0804)" waitdet 'modbus.poll_silent'
@@ -141,35 +143,36 @@ t_grep "  ... and a denied audit.write with the reason" \
 	'"kind":"audit.write".*"verdict":"deny","rule":"ops-to-cell1".*"reason":"[^"]*25[^"]*".*"values":\[1234\]' "$EV"
 t_is "$(mbt write "$GW" 1 12 5000)" "EXC 1" "write of 5000 to holding 12 (bounds 0..1000): refused"
 t_ok "  ... modbus.value_out_of_bounds (T0836)" waitdet 'modbus.value_out_of_bounds","technique":"T0836'
-t_is "$(raw "$plc_PORT" 000100000006010500010000 --wait 1)" "000100000006010500010000 TIMEOUT" "a coil write (FC 5) works directly"
-t_is "$(raw "$GW" 000100000006010500010000 --wait 1)" "000100000003018501 TIMEOUT" "through zonegate (no write right for coils): refused"
+out=$(mbpoll -m tcp -p "$plc_PORT" -a 1 -t 0 -r 2 -1 127.0.0.1 1 2>&1)
+t_ok "mbpoll writes coil 1 directly" grep -q 'Written 1 references' <<<"$out"
+out=$(mbpoll -m tcp -p "$GW" -a 1 -t 0 -r 2 -1 127.0.0.1 1 2>&1)
+t_ok "through zonegate (no write right for coils): refused ($(tail -n 1 <<<"$out"))" bash -c '! grep -q "Written 1 references" <<<"$1" && grep -qi "illegal function" <<<"$1"' _ "$out"
 t_ok "  ... modbus.write_unauthorized (T0855)" waitdet 'modbus.write_unauthorized","technique":"T0855'
 
 # --- function codes -----------------------------------------------------------------
-t_is "$(raw "$GW" 000200000005012b0e0100 --wait 1)" "00020000000301ab01 TIMEOUT" "FC 43/MEI 14 from hmi-legacy: refused"
+t_is "$(mbt stock "$GW" 1 devid)" "EXC 1" "pymodbus read device identification (FC 43/MEI 14) from hmi-legacy: refused"
 t_ok "  ... modbus.device_identification (T0888): not an engineering identity" waitdet 'modbus.device_identification","technique":"T0888'
 raw "$GW" 000200000007012b0d00010203 --wait 1 >/dev/null
 t_ok "FC 43/MEI 13: modbus.canopen_tunnel" waitdet 'modbus.canopen_tunnel'
-raw "$GW" 000300000006010800040000 --wait 1 >/dev/null
+out=$(mbt stock "$GW" 1 listen-only)
+t_ok "pymodbus force listen only (FC 8/4): refused ($out)" grep -q '^EXC' <<<"$out"
 t_ok "FC 8/4: modbus.force_listen_only (T0814, critical)" waitdet 'modbus.force_listen_only","technique":"T0814'
 t_grep "  ... critical severity" '"seq":[0-9]+,"severity":"critical","kind":"threat.detection".*"detection":"modbus.force_listen_only"' "$EV"
-raw "$GW" 000300000006010800010000 --wait 1 >/dev/null
+t_is "$(mbt stock "$GW" 1 restart)" "EXC 1" "pymodbus restart communications (FC 8/1): refused"
 t_ok "FC 8/1: modbus.restart (T0816)" waitdet 'modbus.restart","technique":"T0816'
+t_is "$(t_count 'fc 8' "$D/plc.log")" 0 "  ... neither FC 8 request reached the simulator"
 raw "$GW" 000400000003015a00 --wait 1 >/dev/null
 t_ok "FC 90: modbus.reserved_function" waitdet 'modbus.reserved_function'
-raw "$GW" 000500000006000600100001 --wait 1 >/dev/null
-t_ok "write to unit 0: modbus.broadcast_write" waitdet 'modbus.broadcast_write'
+mbpoll -m tcp -p "$GW" -a 0 -t 4 -r 17 -1 127.0.0.1 1 >"$D/bcast.out" 2>&1
+t_ok "mbpoll write to unit 0: modbus.broadcast_write" waitdet 'modbus.broadcast_write'
 
 # --- reconnaissance -------------------------------------------------------------------
-sweep=""
-for u in 2 3 4 5 6 7; do sweep+=" $(printf '%04x00000006%02x0300000001' "$u" "$u")"; done
-raw "$GW" $sweep --wait 1 >/dev/null
-t_ok "unit ids 2..7: modbus.unit_sweep (T0846)" waitdet 'modbus.unit_sweep","technique":"T0846'
+mbpoll -m tcp -p "$GW" -a 2:7 -t 4 -r 1 -1 127.0.0.1 >"$D/sweep.out" 2>&1
+t_is "$(grep -ci 'illegal' "$D/sweep.out")" 6 "mbpoll reads unit ids 2..7: six refusals"
+t_ok "  ... modbus.unit_sweep (T0846)" waitdet 'modbus.unit_sweep","technique":"T0846'
 t_ok "  ... and the exceptions to one client: modbus.exception_burst (T0888)" waitdet 'modbus.exception_burst","technique":"T0888'
-walk=""
-for a in 0 8 16 24 32 40 48 56; do walk+=" $(printf '%04x000000060103%04x0001' "$a" "$a")"; done
-out=$(raw "$GW" $walk --wait 1)
-t_is "$(grep -o '010302' <<<"$out" | wc -l)" 8 "eight allowed single-register reads 8 apart"
+out=$(mbt stock "$GW" 1 walk 0 8 8)
+t_is "$(grep -cE '^[0-9]+$' <<<"$out")" 8 "pymodbus: eight allowed single-register reads 8 apart"
 t_ok "  ... modbus.register_walk (T0861)" waitdet 'modbus.register_walk","technique":"T0861'
 
 # --- protocol abuse ---------------------------------------------------------------------
@@ -192,8 +195,8 @@ for i in 1 2 3; do
 done
 t_ok "three openssl s_client handshakes without a certificate: tls.handshake_failures" waitdet 'tls.handshake_failures'
 READ0=000100000006010300000002
-out=$(MBT_TLS="$PKI/ca.crt:$PKI/client-role2.crt:$PKI/client-role2.key" $PY "$MBT" raw "$GT" "$READ0" --wait 1 | tr '\n' ' ')
-t_ok "a certificate with two roles: tls.bad_role (T0859)" waitdet 'tls.bad_role","technique":"T0859'
+out=$($PY "$MBT" sclient "$GT" "$PKI/ca.crt" "$PKI/client-role2.crt" "$PKI/client-role2.key" "$READ0")
+t_ok "openssl s_client with a certificate with two roles: tls.bad_role (T0859)" waitdet 'tls.bad_role","technique":"T0859'
 out=$(MBT_TLS="$PKI/ca.crt:$PKI/client-uri.crt:$PKI/client-uri.key" $PY "$MBT" raw "$GT" "$READ0" --wait 1 | tr '\n' ' ')
 t_ok "a certificate without a role where the conduit needs one: refused ($out)" grep -q '^000100000003018301' <<<"$out"
 t_ok "  ... tls.bad_role for the missing role" t_wait 10 \
