@@ -19,7 +19,7 @@ command -v mbpoll >/dev/null || t_skip_all "mbpoll missing: apt-get install mbpo
 command -v openssl >/dev/null || t_skip_all "openssl missing: apt-get install openssl"
 $PY -c 'import pymodbus' 2>/dev/null || t_skip_all "python3-pymodbus missing"
 
-t_plan 54
+t_plan 56
 D=$T_TMP
 LOG=$D/gw.log
 
@@ -109,6 +109,9 @@ t_is "$($PY "$MBT" read "$GW2" 1 0 2)" "EXC 1" "a read of plc-2: no conduit at a
 out=$(MBT_TLS="$D/pki/ca.crt::" $PY "$MBT" raw "$GT" 000100000006010300000002 --wait 1 | tr '\n' ' ')
 t_ok "a TLS client without a certificate gets no answer ($out)" bash -c "! grep -q '^0001' <<<'$out'"
 t_ok "  ... the handshake failure is logged" t_wait 10 grep -q '"kind":"tls.handshake_failed"' "$LOG"
+out=$($PY "$MBT" sclient "$GT" "$D/pki/ca.crt" "$D/pki/client-wrongca.crt" "$D/pki/client-wrongca.key" 000100000006010300000002)
+t_ok "openssl s_client with a certificate of an untrusted CA gets no answer ($out)" bash -c "! grep -q '^0001' <<<'$out'"
+t_ok "  ... the second failure is logged" t_wait 10 bash -c "[ \$(grep -c '\"kind\":\"tls.handshake_failed\"' '$LOG') -ge 2 ]"
 
 t_is "$(scrape "$D/m1")" "200 text/plain; version=0.0.4; charset=utf-8" "scrape after the traffic"
 t_ok "  ... parses" $PY "$PROM" "$D/m1"
@@ -125,9 +128,9 @@ t_is "$(delta 'zonegate_decisions_total{decision="allow"}') $(delta 'zonegate_de
 t_is "$(delta 'zonegate_events_total{kind="modbus.denied",severity="high"}')" 1 \
 	"events by kind and severity: one high modbus.denied (the write)"
 t_is "$(delta "zonegate_connections_total{plugin=\"modbus\",listener=\"127.0.0.1:$GW\"}") $(delta "zonegate_connections_total{plugin=\"modbus\",listener=\"127.0.0.1:$GT\"}")" \
-	"4 1" "connections per listener: 4 plain, 1 TLS"
-t_ok "TLS handshake failures by reason: at least one" \
-	bash -c '[ "$($1 "$2" "$3" "zonegate_tls_handshake_failures_total{}")" -ge 1 ]' _ "$PY" "$PROM" "$D/m1"
+	"4 2" "connections per listener: 4 plain, 2 TLS"
+t_is "$(delta 'zonegate_tls_handshake_failures_total{reason="no_peer_cert"}') $(delta 'zonegate_tls_handshake_failures_total{reason="verify"}')" \
+	"1 1" "TLS handshake failures by reason: no_peer_cert +1, verify +1 (untrusted CA)"
 t_is "$(val "$D/m1" 'zonegate_device_up{device="plc-1"}')" 1 "device reachability: plc-1 up"
 
 # --- reload ----------------------------------------------------------------------------
