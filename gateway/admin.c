@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,13 +145,25 @@ int
 admin_parse_request(const char *buf, size_t len, struct admin_req *req,
 		    char *err, size_t errlen)
 {
-	static const char *const members[] = { "cmd", "identity", NULL };
+	static const struct {
+		const char *name;
+		size_t off, size;
+	} members[] = {
+		{ "cmd", offsetof(struct admin_req, cmd), ADMIN_STR_MAX + 1 },
+		{ "identity", offsetof(struct admin_req, identity), ADMIN_STR_MAX + 1 },
+		{ "target", offsetof(struct admin_req, target), ADMIN_STR_MAX + 1 },
+		{ "role", offsetof(struct admin_req, role), ADMIN_STR_MAX + 1 },
+		{ "assurance", offsetof(struct admin_req, assurance), ADMIN_STR_MAX + 1 },
+		{ "op", offsetof(struct admin_req, op), ADMIN_OP_MAX + 1 },
+	};
+	enum { NMEMBERS = sizeof(members) / sizeof(members[0]) };
 	struct jp j = { buf, buf, buf + len, err, errlen };
 	char key[ADMIN_STR_MAX + 1];
-	bool seen[2] = { false, false };
-	int i;
+	bool seen[NMEMBERS];
+	size_t i;
 
 	memset(req, 0, sizeof(*req));
+	memset(seen, 0, sizeof(seen));
 	if (errlen > 0)
 		err[0] = '\0';
 	if (len > ADMIN_LINE_MAX)
@@ -169,16 +182,14 @@ admin_parse_request(const char *buf, size_t len, struct admin_req *req,
 		j.p++;
 	} else {
 		for (;;) {
-			char *dst;
-
 			jp_ws(&j);
 			if (jp_string(&j, key, sizeof(key)) < 0)
 				return -1;
-			for (i = 0; members[i] != NULL; i++)
-				if (strcmp(key, members[i]) == 0)
+			for (i = 0; i < NMEMBERS; i++)
+				if (strcmp(key, members[i].name) == 0)
 					break;
-			if (members[i] == NULL)
-				return jp_fail(&j, "unknown member (cmd, identity)");
+			if (i == NMEMBERS)
+				return jp_fail(&j, "unknown member (cmd, identity, target, role, assurance, op)");
 			if (seen[i])
 				return jp_fail(&j, "repeated member");
 			seen[i] = true;
@@ -187,8 +198,8 @@ admin_parse_request(const char *buf, size_t len, struct admin_req *req,
 				return jp_fail(&j, "expected ':'");
 			j.p++;
 			jp_ws(&j);
-			dst = i == 0 ? req->cmd : req->identity;
-			if (jp_string(&j, dst, ADMIN_STR_MAX + 1) < 0)
+			if (jp_string(&j, (char *)req + members[i].off,
+				      members[i].size) < 0)
 				return -1;
 			jp_ws(&j);
 			if (j.p < j.end && *j.p == ',') {
@@ -949,11 +960,82 @@ cmd_learned(struct admin_client *c, const struct admin_req *rq,
 	free(text);
 }
 
+/*
+ * explain: what the running gateway would decide for one operation
+ * (identity, target, role, assurance and the operation from
+ * gateway/adminop.h), against the policy and the runtime state in force
+ * now: a quarantined identity is denied here as on the wire.  Nothing is
+ * changed: no threat engine, no metrics, no event.  Refuses a missing
+ * identity, target or operation, an unknown assurance, and an operation
+ * that does not parse.
+ */
+static void
+cmd_explain(struct admin_client *c, const struct admin_req *rq,
+	    struct evbuffer *out)
+{
+	struct zg_daemon *d = c->a->d;
+	struct admin_op ao;
+	struct zg_verdict v;
+	char err[160], msg[300];
+
+	if (rq->identity[0] == '\0' || rq->target[0] == '\0' ||
+	    rq->op[0] == '\0') {
+		reply_error(out, "explain needs \"identity\", \"target\" and \"op\"");
+		return;
+	}
+	if (admin_op_parse(rq->op, strlen(rq->op), &ao, err, sizeof(err)) < 0) {
+		snprintf(msg, sizeof(msg), "bad operation: %s", err);
+		reply_error(out, msg);
+		return;
+	}
+	ao.op.identity = rq->identity;
+	ao.op.target = rq->target;
+	ao.op.role = rq->role[0] != '\0' ? rq->role : NULL;
+	if (rq->assurance[0] == '\0' ||
+	    strcmp(rq->assurance, "certificate") == 0) {
+		ao.op.assurance = ZG_ASSURANCE_CERT;
+	} else if (strcmp(rq->assurance, "address") == 0) {
+		ao.op.assurance = ZG_ASSURANCE_ADDRESS;
+	} else {
+		reply_error(out, "assurance must be \"certificate\" or \"address\"");
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	seg_decide(d->conf != NULL ? d->conf->policy : NULL, d->segstate,
+		   &ao.op, &v);
+	evbuffer_add_printf(out, "{\"ok\":true,\"decision\":\"%s\",\"shadow\":%s",
+			    v.decision == ZG_ALLOW ? "allow" : "deny",
+			    v.shadow ? "true" : "false");
+	if (v.shadow)
+		evbuffer_add_printf(out, ",\"shadow_decision\":\"%s\"",
+				    v.shadow_decision == ZG_ALLOW ? "allow"
+								  : "deny");
+	evbuffer_add_printf(out, ",\"rule\":");
+	if (v.rule != NULL)
+		put_jstr(out, v.rule);
+	else
+		evbuffer_add_printf(out, "null");
+	evbuffer_add_printf(out, ",\"origin_file\":");
+	put_jstr(out, v.origin_file);
+	evbuffer_add_printf(out, ",\"origin_line\":%d,\"from_zone\":",
+			    v.origin_line);
+	put_jstr(out, v.from_zone);
+	evbuffer_add_printf(out, ",\"to_zone\":");
+	put_jstr(out, v.to_zone);
+	evbuffer_add_printf(out, ",\"reason\":");
+	put_jstr(out, v.reason);
+	evbuffer_add_printf(out, ",\"quarantined\":%s}\n",
+			    d->segstate != NULL &&
+					    seg_quarantined(d->segstate, rq->identity)
+				    ? "true" : "false");
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct admin_client *, const struct admin_req *,
 		   struct evbuffer *);
 } commands[] = {
+	{ "explain", cmd_explain },
 	{ "zones", cmd_zones },
 	{ "devices", cmd_devices },
 	{ "sessions", cmd_sessions },
@@ -991,7 +1073,7 @@ handle_line(struct admin_client *c, const char *line, size_t len)
 		}
 	}
 	snprintf(msg, sizeof(msg),
-		 "unknown command \"%s\" (status, zones, devices, sessions, uplinks, events, follow, quarantine, release, quarantined, reload, scores, learned)",
+		 "unknown command \"%s\" (status, zones, devices, sessions, uplinks, events, follow, quarantine, release, quarantined, reload, scores, learned, explain)",
 		 rq.cmd);
 	reply_error(out, msg);
 }

@@ -31,6 +31,8 @@
 #ifndef ZG_ADMIN_H
 #define ZG_ADMIN_H
 
+#include "gateway/adminop.h"
+
 #include <stddef.h>
 
 #include "gateway/cfgutil.h"
@@ -46,14 +48,20 @@
 
 struct admin_req {
 	char cmd[ADMIN_STR_MAX + 1];
-	char identity[ADMIN_STR_MAX + 1]; /* "" when absent */
+	char identity[ADMIN_STR_MAX + 1]; /* "" when absent, as all below */
+	/* explain: the operation to decide (gateway/adminop.h) */
+	char target[ADMIN_STR_MAX + 1];
+	char role[ADMIN_STR_MAX + 1];
+	char assurance[ADMIN_STR_MAX + 1]; /* "certificate", "address" */
+	char op[ADMIN_OP_MAX + 1];
 };
 
 /*
  * Parse one request line (buf, len; no NUL needed; a trailing CR/LF is
  * allowed): a flat JSON object whose members are strings, among "cmd"
- * (required) and "identity".  Refuses nesting, non-string values,
- * unknown or repeated members, strings longer than ADMIN_STR_MAX bytes,
+ * (required), "identity", "target", "role", "assurance" and "op".
+ * Refuses nesting, non-string values, unknown or repeated members,
+ * strings longer than ADMIN_STR_MAX bytes (ADMIN_OP_MAX for "op"),
  * control characters (raw or escaped), \u0000, invalid escapes and
  * trailing garbage.  Returns 0, or -1 with a reason in err.
  */

@@ -3,6 +3,7 @@
  * a running zonegated through its admin socket.
  *
  *   zonegatectl [-c FILE] [--json] explain IDENTITY TARGET OPERATION...
+ *   zonegatectl --live [--socket PATH | -c FILE] [--json] explain ...
  *   zonegatectl [--socket PATH | -c FILE] [--json]
  *               status | zones | devices | sessions | uplinks |
  *               events [-f] [-n N] | quarantine ID | release ID |
@@ -26,7 +27,11 @@
  *   mqtt publish|subscribe TOPIC
  *   http METHOD PATH
  * with options --unit N (default 1), --role R, --client-id C and
- * --assurance certificate|address (default certificate).
+ * --assurance certificate|address (default certificate).  Offline,
+ * explain decides against the file; with --live the operation built here
+ * goes to the running daemon (gateway/adminop.h), which decides it
+ * against the policy and runtime state in force (a quarantined identity
+ * is denied).
  *
  * Modbus operations are built as real request PDUs and classified by the
  * same code the proxy runs, so the answer is the one the gateway gives.
@@ -46,6 +51,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "gateway/admin.h"
 #include "gateway/conf.h"
 #include "gateway/log.h"
 #include "plugins/modbus/pdu.h"
@@ -56,6 +62,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 		"usage: zonegatectl [-c FILE] [--json] explain IDENTITY TARGET OPERATION...\n"
+		"       zonegatectl --live [--socket PATH | -c FILE] [--json] explain ...\n"
 		"       zonegatectl [--socket PATH | -c FILE] [--json] COMMAND\n"
 		"       zonegatectl -V | -h\n"
 		"commands (to a running zonegated, default socket %s):\n"
@@ -1092,6 +1099,36 @@ print_snippet(const char *answer)
  * `sock', else admin.socket of config file `file' when one was named,
  * else the compiled-in default.
  */
+/*
+ * The admin socket: sock when given, else admin.socket of the config
+ * file (*path holds the copy; free it), else the default.  NULL after
+ * saying why when the config cannot be read.
+ */
+static const char *
+admin_socket_path(const char *sock, const char *file, char **path)
+{
+	struct cfg_errs e;
+	struct zg_conf *c;
+
+	*path = NULL;
+	if (sock != NULL)
+		return sock;
+	if (file == NULL)
+		return CONF_DEFAULT_ADMIN_SOCKET;
+	cfg_errs_init(&e);
+	c = conf_load(file, &e);
+	cfg_errs_print(&e, stderr);
+	cfg_errs_free(&e);
+	if (c == NULL) {
+		fprintf(stderr, "zonegatectl: %s: configuration not usable (use --socket)\n",
+			file);
+		return NULL;
+	}
+	*path = strdup(c->admin_socket);
+	conf_free(c);
+	return *path;
+}
+
 static int
 admin_command(int argc, char **argv, const char *sock, const char *file,
 	      bool json, bool follow, long nlast)
@@ -1116,27 +1153,8 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 		usage(stderr);
 		return 2;
 	}
-	if (sock == NULL && file != NULL) {
-		struct cfg_errs e;
-		struct zg_conf *c;
-
-		cfg_errs_init(&e);
-		c = conf_load(file, &e);
-		cfg_errs_print(&e, stderr);
-		cfg_errs_free(&e);
-		if (c == NULL) {
-			fprintf(stderr, "zonegatectl: %s: configuration not usable (use --socket)\n",
-				file);
-			return 2;
-		}
-		path = strdup(c->admin_socket);
-		conf_free(c);
-		if (path == NULL)
-			return 2;
-		sock = path;
-	}
-	if (sock == NULL)
-		sock = CONF_DEFAULT_ADMIN_SOCKET;
+	if ((sock = admin_socket_path(sock, file, &path)) == NULL)
+		return 2;
 	if (follow) {
 		rc = follow_events(sock, json);
 		free(path);
@@ -1166,9 +1184,13 @@ admin_command(int argc, char **argv, const char *sock, const char *file,
 	return rc;
 }
 
+/*
+ * One verdict, human or JSON.  quarantined: -1 offline (unknown), else
+ * whether the running gateway holds the identity in quarantine.
+ */
 static void
 print_verdict(const struct zg_op *op, const struct zg_verdict *v,
-	      const char *what, bool json)
+	      const char *what, bool json, int quarantined)
 {
 	if (json) {
 		char r[2 * ZG_REASON_MAX], id[600], tg[600], w[600];
@@ -1180,13 +1202,17 @@ print_verdict(const struct zg_op *op, const struct zg_verdict *v,
 		printf("{\"identity\":\"%s\",\"target\":\"%s\",\"operation\":\"%s\","
 		       "\"decision\":\"%s\",\"shadow\":%s,\"rule\":%s%s%s,"
 		       "\"origin\":\"%s:%d\",\"from_zone\":\"%s\",\"to_zone\":\"%s\","
-		       "\"reason\":\"%s\"}\n",
+		       "\"reason\":\"%s\"",
 		       id, tg, w, v->decision == ZG_ALLOW ? "allow" : "deny",
 		       v->shadow ? "true" : "false", v->rule ? "\"" : "",
 		       v->rule ? v->rule : "null", v->rule ? "\"" : "",
 		       v->origin_file ? v->origin_file : "", v->origin_line,
 		       v->from_zone ? v->from_zone : "",
 		       v->to_zone ? v->to_zone : "", r);
+		if (quarantined >= 0)
+			printf(",\"live\":true,\"quarantined\":%s",
+			       quarantined ? "true" : "false");
+		printf("}\n");
 		return;
 	}
 	printf("%s: %s\n", v->decision == ZG_ALLOW ? "ALLOW" : "DENY", what);
@@ -1203,6 +1229,91 @@ print_verdict(const struct zg_op *op, const struct zg_verdict *v,
 		printf("  shadow:    the conduit is a dry run; enforced it would %s\n",
 		       v->shadow_decision == ZG_ALLOW ? "allow" : "deny");
 	printf("  reason:    %s\n", v->reason);
+	if (quarantined >= 0)
+		printf("  decided:   by the running zonegated (policy and runtime state in force)%s\n",
+		       quarantined ? "; the identity is quarantined (zonegatectl release)"
+				   : "");
+}
+
+/* The string member `key' of answer into buf ("" when absent or null). */
+static void
+member_text(const char *answer, const char *key, char *buf, size_t len)
+{
+	const char *p = member(answer, key);
+
+	buf[0] = '\0';
+	if (p == NULL || strncmp(p, "null", 4) == 0 ||
+	    jv_text(&p, buf, len, 1) < 0)
+		buf[0] = '\0';
+}
+
+/*
+ * explain --live: send the operation built here to the running daemon
+ * (gateway/adminop.h), which decides it against the policy and runtime
+ * state in force; print its verdict like an offline one.  Exit status 0
+ * allowed, 1 denied, 2 no daemon or a refused request.
+ */
+static int
+explain_live(const char *sock, const struct zg_op *op, const char *what,
+	     bool json)
+{
+	char opbuf[ADMIN_OP_MAX + 1], eop[2 * ADMIN_OP_MAX + 8];
+	char id[600], tg[600], role[600], req[ADMIN_LINE_MAX];
+	char rule[300], file[600], line[16], from[300], to[300], q[8], dec[8];
+	struct zg_verdict v;
+	char *answer = NULL;
+	int rc;
+
+	if (admin_op_format(op, opbuf, sizeof(opbuf)) < 0) {
+		fprintf(stderr, "zonegatectl: the operation is too long to send to the daemon\n");
+		return 2;
+	}
+	json_escape(eop, sizeof(eop), opbuf);
+	json_escape(id, sizeof(id), op->identity);
+	json_escape(tg, sizeof(tg), op->target);
+	json_escape(role, sizeof(role), op->role ? op->role : "");
+	if (snprintf(req, sizeof(req),
+		     "{\"cmd\":\"explain\",\"identity\":\"%s\",\"target\":\"%s\","
+		     "\"role\":\"%s\",\"assurance\":\"%s\",\"op\":\"%s\"}\n",
+		     id, tg, role,
+		     op->assurance == ZG_ASSURANCE_ADDRESS ? "address" : "certificate",
+		     eop) >= (int)sizeof(req)) {
+		fprintf(stderr, "zonegatectl: the request is too long for the admin socket\n");
+		return 2;
+	}
+	rc = admin_call(sock, req, &answer);
+	if (rc != 0)
+		return rc;
+	if (strstr(answer, "\"ok\":true") != answer + 1) {
+		char err[400];
+
+		member_text(answer, "error", err, sizeof(err));
+		fprintf(stderr, "zonegatectl: explain refused by zonegated: %s\n", err);
+		free(answer);
+		return 2;
+	}
+	memset(&v, 0, sizeof(v));
+	member_text(answer, "decision", dec, sizeof(dec));
+	member_text(answer, "rule", rule, sizeof(rule));
+	member_text(answer, "origin_file", file, sizeof(file));
+	member_text(answer, "origin_line", line, sizeof(line));
+	member_text(answer, "from_zone", from, sizeof(from));
+	member_text(answer, "to_zone", to, sizeof(to));
+	member_text(answer, "reason", v.reason, sizeof(v.reason));
+	member_text(answer, "quarantined", q, sizeof(q));
+	v.decision = strcmp(dec, "allow") == 0 ? ZG_ALLOW : ZG_DENY;
+	member_text(answer, "shadow", dec, sizeof(dec));
+	v.shadow = strcmp(dec, "yes") == 0;
+	member_text(answer, "shadow_decision", dec, sizeof(dec));
+	v.shadow_decision = strcmp(dec, "allow") == 0 ? ZG_ALLOW : ZG_DENY;
+	v.rule = rule[0] != '\0' ? rule : NULL;
+	v.origin_file = file[0] != '\0' ? file : NULL;
+	v.origin_line = atoi(line);
+	v.from_zone = from[0] != '\0' ? from : NULL;
+	v.to_zone = to[0] != '\0' ? to : NULL;
+	print_verdict(op, &v, what, json, strcmp(q, "yes") == 0);
+	free(answer);
+	return v.decision == ZG_ALLOW ? 0 : 1;
 }
 
 int
@@ -1217,6 +1328,7 @@ main(int argc, char **argv)
 		{ "client-id", required_argument, NULL, 'C' },
 		{ "assurance", required_argument, NULL, 'a' },
 		{ "follow", no_argument, NULL, 'f' },
+		{ "live", no_argument, NULL, 'L' },
 		{ "lines", required_argument, NULL, 'n' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1224,11 +1336,12 @@ main(int argc, char **argv)
 	};
 	const char *file = CONF_DEFAULT_FILE, *role = NULL, *client_id = NULL;
 	const char *sock = NULL, *file_arg = NULL;
-	bool json = false, follow = false;
+	bool json = false, follow = false, live = false;
 	long unit = 1, nlast = -1;
+	char *path = NULL;
 	int assurance = ZG_ASSURANCE_CERT, opt, rc = 2;
 	struct cfg_errs e;
-	struct zg_conf *c;
+	struct zg_conf *c = NULL;
 	struct zg_op op;
 	struct zg_verdict v;
 	struct mb_request req;
@@ -1249,6 +1362,9 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			sock = optarg;
+			break;
+		case 'L':
+			live = true;
 			break;
 		case 'j':
 			json = true;
@@ -1293,16 +1409,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-
-	cfg_errs_init(&e);
-	c = conf_load(file, &e);
-	cfg_errs_print(&e, stderr);
-	cfg_errs_free(&e);
-	if (c == NULL || c->policy == NULL) {
-		fprintf(stderr, "zonegatectl: %s: configuration not usable\n", file);
-		conf_free(c);
+	if (live && (sock = admin_socket_path(sock, file_arg, &path)) == NULL)
 		return 2;
-	}
 
 	memset(&op, 0, sizeof(op));
 	op.identity = argv[1];
@@ -1355,10 +1463,24 @@ main(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
+	if (live) {
+		rc = explain_live(sock, &op, what, json);
+		goto out;
+	}
+	cfg_errs_init(&e);
+	c = conf_load(file, &e);
+	cfg_errs_print(&e, stderr);
+	cfg_errs_free(&e);
+	if (c == NULL || c->policy == NULL) {
+		fprintf(stderr, "zonegatectl: %s: configuration not usable\n", file);
+		rc = 2;
+		goto out;
+	}
 	seg_decide(c->policy, NULL, &op, &v);
-	print_verdict(&op, &v, what, json);
+	print_verdict(&op, &v, what, json, -1);
 	rc = v.decision == ZG_ALLOW ? 0 : 1;
 out:
 	conf_free(c);
+	free(path);
 	return rc;
 }

@@ -13,7 +13,7 @@ MBS="$top_srcdir/tests/integration/mbsession.py"
 [ -x "$SIMBIN" ] || t_skip_all "zg-plcsim not built"
 [ -x "$PY" ] || t_skip_all "/usr/bin/python3 missing"
 
-t_plan 40
+t_plan 48
 D=$T_TMP
 SOCK=$D/zg.sock
 LOG=$D/gw.log
@@ -88,6 +88,15 @@ t_grep "  ... the denial names the quarantine" \
 	'"kind":"modbus.denied".*"identity":"hmi-legacy".*"reason":"identity hmi-legacy is quarantined"' "$LOG"
 t_grep "  ... an admin.quarantine event names who asked" \
 	'"severity":"high","kind":"admin.quarantine".*"identity":"hmi-legacy".*"detail":"quarantined on the admin socket by uid [0-9]+ pid [0-9]+"' "$LOG"
+out=$("$CTL" --socket "$SOCK" --live explain hmi-legacy plc-1 modbus read-holding 0 2 --assurance address)
+t_is "$?" 1 "explain --live asks the running gateway: the read is denied now (exit 1)"
+t_ok "  ... because of the runtime quarantine, and it says so" \
+	bash -c 'grep -q "^DENY: FC3 read holding 0..1 (2 regs) unit 1" <<<"$1" && grep -q "reason:    identity hmi-legacy is quarantined" <<<"$1" && grep -q "the identity is quarantined (zonegatectl release)" <<<"$1"' _ "$out"
+"$CTL" -c "$D/gw.conf" explain hmi-legacy plc-1 modbus read-holding 0 2 --assurance address >/dev/null
+t_is "$?" 0 "  ... while offline explain from the file allows it (the file knows no runtime state)"
+out=$("$CTL" -c "$D/gw.conf" --live --json explain hmi-legacy plc-1 modbus write-register 5 1 --assurance address)
+t_is "$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["decision"], d["live"], d["quarantined"], d["reason"])' "$out")" \
+	"deny True True identity hmi-legacy is quarantined" "explain --live --json (socket from -c FILE): one object with live and quarantined"
 out=$("$CTL" --socket "$SOCK" quarantined)
 t_ok "quarantined lists it" grep -qx '  hmi-legacy' <<<"$out"
 t_is "$("$CTL" --socket "$SOCK" --json quarantined | $PY -c 'import json,sys; d=json.load(sys.stdin); print(d["count"], d["identities"])')" \
@@ -98,6 +107,27 @@ mbs read 0 2
 t_is "$ANS" "11 22" "the same session reads again"
 t_grep "  ... an admin.release event" '"severity":"medium","kind":"admin.release".*"identity":"hmi-legacy"' "$LOG"
 t_ok "quarantined is empty" bash -c "'$CTL' --socket '$SOCK' quarantined | grep -qx 'identities: (none)'"
+out=$("$CTL" --socket "$SOCK" --live explain hmi-legacy plc-1 modbus read-holding 0 2 --assurance address)
+t_is "$?" 0 "released: explain --live allows the read again"
+t_ok "  ... naming the conduit and its file:line" grep -qF "rule:      conduit ops-to-cell1 ($D/gw.conf:" <<<"$out"
+out=$("$CTL" --socket "$SOCK" --live explain hmi-legacy plc-1 mqtt subscribe 'plant/#' 2>&1)
+t_is "$?" 1 "  ... an MQTT subscribe (no conduit allows MQTT): denied"
+out=$($PY - "$SOCK" <<'P'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+f = s.makefile("rwb")
+def ask(line):
+    f.write(line); f.flush(); return json.loads(f.readline())
+for r in (b'{"cmd":"explain","identity":"a","target":"b","op":"modbus 1 3 0 0 3"}\n',
+          b'{"cmd":"explain","identity":"a","target":"b","op":"modbus 1 3 0 0 0 0 junk"}\n',
+          b'{"cmd":"explain","identity":"a","target":"b","op":"modbus 1 3 0 0 0 0","assurance":"psk"}\n',
+          b'{"cmd":"explain","identity":"a","op":"http 3:GET 1:/"}\n'):
+    a = ask(r)
+    print(a["ok"], a["error"].split(":")[0])
+P
+)
+t_is "$out" $'False bad operation\nFalse bad operation\nFalse assurance must be "certificate" or "address"\nFalse explain needs "identity", "target" and "op"' \
+	"  ... malformed explain requests are refused with the reason"
 "$CTL" --socket "$SOCK" quarantine "" >/dev/null 2>"$D/err"
 t_is "$?" 1 "quarantine of an empty identity is refused (exit 1)"
 

@@ -14,6 +14,7 @@
 
 #include <event2/buffer.h>
 
+#include "gateway/adminop.h"
 #include "gateway/evring.h"
 #include "gateway/http_req.h"
 #include "gateway/metrics.h"
@@ -214,6 +215,77 @@ test_histogram(void)
 	metrics_reset();
 }
 
+/* The explain operation text: round trips and refusals. */
+static void
+test_adminop(void)
+{
+	static const uint16_t vals[3] = { 1, 2, 65535 };
+	static struct admin_op ao;
+	struct zg_op op;
+	char buf[ADMIN_OP_MAX + 1], err[160], big[ADMIN_OP_MAX];
+	static const char *const bad[] = {
+		"", "modbus", "modbus 1 3 0 0 0", "modbus 1 3 0 0 0 0 ",
+		"modbus 1 3 0 0 3 0", "modbus 1 128 0 0 0 0", "modbus 256 3 0 0 0 0",
+		"modbus 1 3 0 0 1 4 1 0 1 0", "modbus 1 3 0 0 1 2 0 0 1 0",
+		"modbus 1 3 0 0 1 2 1 65535 2 0", "modbus 1 3 0 0 1 2 1 0 0 0",
+		"modbus 1 3 0 0 0 129", "modbus 01 3 0 0 0 0", "modbus  1 3 0 0 0 0",
+		"modbus 1 3 0 0 0 0 junk", "mqtt 3 0 0 0: 1:a", "mqtt 1 3 0 0: 1:a",
+		"mqtt 1 0 0 0: 5:ab", "mqtt 1 0 0 0:", "http 3:GET", "smtp 1:x",
+		"http 3:GET 1:/ ",
+	};
+	size_t i;
+
+	memset(&op, 0, sizeof(op));
+	op.proto = ZG_PROTO_MODBUS;
+	op.u.modbus.unit = 1;
+	op.u.modbus.fc = 16;
+	op.u.modbus.nspans = 1;
+	op.u.modbus.spans[0].table = ZG_MB_HOLDING;
+	op.u.modbus.spans[0].access = ZG_MB_WRITE;
+	op.u.modbus.spans[0].addr = 10;
+	op.u.modbus.spans[0].qty = 3;
+	op.u.modbus.values = vals;
+	op.u.modbus.nvalues = 3;
+	ok(admin_op_format(&op, buf, sizeof(buf)) == 0 &&
+	   strcmp(buf, "modbus 1 16 0 0 1 2 2 10 3 3 1 2 65535") == 0,
+	   "a Modbus write formats as numbers");
+	ok(admin_op_parse(buf, strlen(buf), &ao, err, sizeof(err)) == 0 &&
+	   ao.op.proto == ZG_PROTO_MODBUS && ao.op.u.modbus.fc == 16 &&
+	   ao.op.u.modbus.spans[0].addr == 10 && ao.op.u.modbus.nvalues == 3 &&
+	   ao.op.u.modbus.values[2] == 65535,
+	   "  ... and parses back to the same operation");
+	memset(&op, 0, sizeof(op));
+	op.proto = ZG_PROTO_MQTT;
+	op.u.mqtt.action = ZG_MQTT_SUBSCRIBE;
+	op.u.mqtt.qos = 1;
+	op.u.mqtt.topic = "plant/a b/#";
+	op.u.mqtt.topic_len = strlen(op.u.mqtt.topic);
+	ok(admin_op_format(&op, buf, sizeof(buf)) == 0 &&
+	   strcmp(buf, "mqtt 2 1 0 0: 11:plant/a b/#") == 0,
+	   "an MQTT subscribe: strings are length-prefixed (spaces kept), no client id");
+	ok(admin_op_parse(buf, strlen(buf), &ao, err, sizeof(err)) == 0 &&
+	   ao.op.u.mqtt.client_id == NULL && ao.op.u.mqtt.topic_len == 11 &&
+	   strcmp(ao.op.u.mqtt.topic, "plant/a b/#") == 0,
+	   "  ... and parses back");
+	ok(admin_op_parse("http 4:POST 3:/x ", 17, &ao, err, sizeof(err)) == 0 &&
+	   strcmp(ao.op.u.http.method, "POST") == 0 &&
+	   strcmp(ao.op.u.http.path, "/x ") == 0, "an HTTP request parses");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (admin_op_parse(bad[i], strlen(bad[i]), &ao, err, sizeof(err)) == 0 ||
+		    err[0] == '\0')
+			break;
+	}
+	ok(i == sizeof(bad) / sizeof(bad[0]),
+	   "%zu malformed operations are refused with a reason (first accepted: \"%s\")",
+	   sizeof(bad) / sizeof(bad[0]), i < sizeof(bad) / sizeof(bad[0]) ? bad[i] : "-");
+	memset(big, 'a', sizeof(big));
+	op.u.mqtt.topic = big;
+	op.u.mqtt.topic_len = sizeof(big);
+	ok(admin_op_format(&op, buf, sizeof(buf)) < 0,
+	   "formatting refuses what does not fit");
+}
+
 static int seen;
 static uint64_t last_seq;
 
@@ -276,6 +348,7 @@ main(void)
 	test_http_req();
 	test_metrics();
 	test_histogram();
+	test_adminop();
 	test_evring();
 	test_upstat();
 	return done_testing();
