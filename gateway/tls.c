@@ -35,6 +35,7 @@
 #include <event2/util.h>
 
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -45,6 +46,7 @@
 #include "tls.h"
 
 #define CHUNK 16384 /* one TLS record of plaintext */
+#define TLS_BIO_KEEP 4096 /* a drained memory BIO larger than this is replaced */
 
 struct tls_ctx {
 	SSL_CTX *ssl;
@@ -77,6 +79,8 @@ struct tls_conn {
 	unsigned peer_closed : 1;  /* close_notify received */
 	unsigned sock_eof : 1;     /* TCP EOF seen */
 	unsigned shutdown_sent : 1;
+	tls_unit_fn unit;          /* NULL: records of up to CHUNK bytes */
+	size_t unit_left;          /* bytes of the current unit not yet sent */
 	int fail;                  /* enum tls_fail */
 	long verify_result;
 	char verify_detail[256];
@@ -650,6 +654,36 @@ tls_conn_free(struct tls_conn *c)
 }
 
 /*
+ * A memory BIO keeps the largest size it ever held: the handshake flights
+ * (certificate chains) and, later, every burst of records.  Once drained,
+ * a BIO grown past TLS_BIO_KEEP is replaced by an empty one, so that an
+ * idle session holds no buffer at all.  Small request/answer exchanges
+ * (Modbus) never reach TLS_BIO_KEEP and never pay for a replacement.
+ * Returns 0, or -1 when out of memory (the old BIO is then kept).
+ */
+static int
+trim_bio(struct tls_conn *c, int wbio)
+{
+	BIO *b = wbio ? c->wbio : c->rbio, *n;
+	BUF_MEM *bm = NULL;
+
+	if (BIO_ctrl_pending(b) > 0 || BIO_get_mem_ptr(b, &bm) <= 0 ||
+	    bm == NULL || bm->max <= TLS_BIO_KEEP)
+		return 0;
+	if ((n = BIO_new(BIO_s_mem())) == NULL)
+		return -1;
+	if (wbio) {
+		SSL_set0_wbio(c->ssl, n); /* frees the old one */
+		c->wbio = n;
+	} else {
+		BIO_set_mem_eof_return(n, -1);
+		SSL_set0_rbio(c->ssl, n);
+		c->rbio = n;
+	}
+	return 0;
+}
+
+/*
  * Move everything SSL wrote into the wbio to the socket.  When nothing is
  * queued ahead of it the ciphertext is sent at once: queued in the
  * bufferevent it would cost a turn of the loop and two epoll_ctl() calls
@@ -698,7 +732,7 @@ flush_wbio(struct tls_conn *c)
 		if (evbuffer_commit_space(out, &v, 1) < 0)
 			return -1;
 	}
-	return 0;
+	return trim_bio(c, 1);
 }
 
 /* Move the ciphertext the socket received into the rbio. */
@@ -919,6 +953,11 @@ pump_in(struct tls_conn *c)
 	if (c->state != ST_OPEN || c->peer_closed)
 		return;
 	while (evbuffer_get_length(out) < TLS_PLAIN_BUFFER) {
+		/* Nothing to decrypt: reserving a record's worth of space
+		 * anyway would leave an empty 16 KiB chain in every idle
+		 * session. */
+		if (BIO_ctrl_pending(c->rbio) == 0 && SSL_pending(c->ssl) == 0)
+			break;
 		if (evbuffer_reserve_space(out, CHUNK, &v, 1) < 1) {
 			conn_fail(c, TLS_FAIL_INTERNAL, 0, "out of memory");
 			return;
@@ -948,7 +987,7 @@ pump_in(struct tls_conn *c)
 		ssl_fail(c);
 		return;
 	}
-	if (flush_wbio(c) < 0) {
+	if (flush_wbio(c) < 0 || trim_bio(c, 0) < 0) {
 		conn_fail(c, TLS_FAIL_INTERNAL, 0, "out of memory");
 		return;
 	}
@@ -964,9 +1003,39 @@ pump_in(struct tls_conn *c)
 }
 
 /*
+ * Length of the next TLS record: up to CHUNK bytes of what the user wrote
+ * (len bytes wait), or with a unit function never past the end of the
+ * current unit, so that a record never carries the end of one unit and
+ * the start of the next.  0: the unit's length is not known yet (its
+ * header is incomplete: the rest follows, the user writes whole units).
+ * Returns (size_t)-1 when out of memory.
+ */
+static size_t
+record_len(struct tls_conn *c, struct evbuffer *src, size_t len)
+{
+	size_t hl, u;
+	unsigned char *p;
+
+	if (len > CHUNK)
+		len = CHUNK;
+	if (c->unit == NULL)
+		return len;
+	if (c->unit_left == 0) {
+		hl = len < TLS_UNIT_HEADER ? len : TLS_UNIT_HEADER;
+		if ((p = evbuffer_pullup(src, (ev_ssize_t)hl)) == NULL)
+			return (size_t)-1;
+		if ((u = c->unit(p, hl)) == 0)
+			return 0;
+		c->unit_left = u;
+	}
+	return len < c->unit_left ? len : c->unit_left;
+}
+
+/*
  * Encrypt the plaintext the user wrote while the socket's output holds
- * less than TLS_SOCK_BUFFER; the socket's write callback resumes.
- * Returns 0, or -1 when c failed (and may be freed).
+ * less than TLS_SOCK_BUFFER; the socket's write callback resumes.  The
+ * records are sent together at the end (one send() for many small
+ * records).  Returns 0, or -1 when c failed (and may be freed).
  */
 static int
 pump_out(struct tls_conn *c)
@@ -980,11 +1049,13 @@ pump_out(struct tls_conn *c)
 	if (c->state != ST_OPEN && c->state != ST_CLOSING)
 		return 0;
 	while ((len = evbuffer_get_length(src)) > 0 &&
-	       evbuffer_get_length(dst) < TLS_SOCK_BUFFER) {
-		if (len > CHUNK)
-			len = CHUNK;
-		p = evbuffer_pullup(src, (ev_ssize_t)len);
-		if (p == NULL) {
+	       evbuffer_get_length(dst) + BIO_ctrl_pending(c->wbio) <
+	       TLS_SOCK_BUFFER) {
+		len = record_len(c, src, len);
+		if (len == 0)
+			break;
+		if (len == (size_t)-1 ||
+		    (p = evbuffer_pullup(src, (ev_ssize_t)len)) == NULL) {
 			conn_fail(c, TLS_FAIL_INTERNAL, 0, "out of memory");
 			return -1;
 		}
@@ -995,10 +1066,16 @@ pump_out(struct tls_conn *c)
 			return -1;
 		}
 		evbuffer_drain(src, (size_t)n);
-		if (flush_wbio(c) < 0) {
+		if (c->unit != NULL)
+			c->unit_left -= (size_t)n;
+		if (BIO_ctrl_pending(c->wbio) >= CHUNK && flush_wbio(c) < 0) {
 			conn_fail(c, TLS_FAIL_INTERNAL, 0, "out of memory");
 			return -1;
 		}
+	}
+	if (flush_wbio(c) < 0) {
+		conn_fail(c, TLS_FAIL_INTERNAL, 0, "out of memory");
+		return -1;
 	}
 	return 0;
 }
@@ -1326,6 +1403,9 @@ tls_conn_close(struct tls_conn *c)
 	if (c == NULL || c->state >= ST_CLOSING)
 		return;
 	was_open = c->state == ST_OPEN;
+	/* The unit function may belong to a plugin that is going away: the
+	 * rest of the current unit, then full records. */
+	c->unit = NULL;
 	bufferevent_setcb(c->outer, NULL, NULL, NULL, NULL);
 	bufferevent_disable(c->outer, EV_READ);
 	c->state = ST_CLOSING;
@@ -1372,6 +1452,13 @@ close_progress(struct tls_conn *c)
 	shutdown(fd, SHUT_WR);
 	c->state = ST_LINGER;
 	bufferevent_enable(c->sock, EV_READ);
+}
+
+void
+tls_conn_set_unit(struct tls_conn *c, tls_unit_fn unit)
+{
+	if (c->state < ST_CLOSING && c->unit_left == 0)
+		c->unit = unit;
 }
 
 struct bufferevent *

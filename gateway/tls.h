@@ -176,6 +176,22 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, struct event_base *base,
 int tls_conn_connect(struct tls_conn *c, const struct sockaddr *sa,
 		     int salen);
 
+/*
+ * Record boundaries.  By default plaintext goes out in records of up to
+ * 16 KiB, whatever it holds.  With a unit function every record carries
+ * at most one application unit (or a part of a large one), as mosquitto
+ * writes MQTT: some TLS clients (libmosquitto) only look for the next
+ * packet when the socket is readable, so packets behind the first one in
+ * a record could wait there for the next record.  unit(p, len) gets the
+ * first len (at most TLS_UNIT_HEADER) bytes of a unit and returns its
+ * total length, or 0 when len bytes do not tell it yet.  The user must
+ * write whole units.  tls_conn_close() forgets the function (it may
+ * belong to a plugin being unloaded): what is left goes in full records.
+ */
+#define TLS_UNIT_HEADER 8
+typedef size_t (*tls_unit_fn)(const unsigned char *p, size_t len);
+void tls_conn_set_unit(struct tls_conn *c, tls_unit_fn unit);
+
 /* The plaintext bufferevent (borrowed: see Ownership above). */
 struct bufferevent *tls_conn_bev(struct tls_conn *c);
 
