@@ -765,6 +765,7 @@ static const struct zg_host_api host_api = {
 	.command_done = api_command_done,
 	.metric_count = api_metric_count,
 	.metric_observe = api_metric_observe,
+	.tls_record_units = tls_host_record_units,
 };
 
 /* ---------------------------------------------------------------- */

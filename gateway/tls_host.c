@@ -426,6 +426,13 @@ tls_host_close(struct zg_tls *t)
 }
 
 void
+tls_host_record_units(struct zg_tls *t,
+		      size_t (*unit)(const unsigned char *p, size_t len))
+{
+	tls_conn_set_unit((struct tls_conn *)t, unit);
+}
+
+void
 tls_host_free(struct zg_tls *t)
 {
 	count_handshake_failure(t);

@@ -35,5 +35,7 @@ const char *tls_host_fail_kind(const struct zg_tls *t);
 const char *tls_host_error(const struct zg_tls *t);
 void tls_host_close(struct zg_tls *t);
 void tls_host_free(struct zg_tls *t);
+void tls_host_record_units(struct zg_tls *t,
+			   size_t (*unit)(const unsigned char *p, size_t len));
 
 #endif /* ZG_TLS_HOST_H */

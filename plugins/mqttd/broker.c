@@ -1823,6 +1823,13 @@ mqd_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 			goto fail;
 		}
 		c->handshaking = true;
+		/* One MQTT packet per TLS record, as mosquitto sends them:
+		 * libmosquitto reads the next packet of a record only if
+		 * its socket becomes readable again, so packets sharing a
+		 * record with an earlier one could wait there for the next
+		 * record (measured: the last messages of a QoS 1 stream
+		 * stuck in a subscriber until its keepalive). */
+		st->api->tls_record_units(c->tls, mq_packet_len);
 	} else {
 		c->bev = bufferevent_socket_new(st->base, fd,
 						BEV_OPT_CLOSE_ON_FREE);

@@ -63,6 +63,27 @@ mq_frame(const uint8_t *buf, size_t len, size_t max_packet, struct mq_frame *f)
 	return MQ_OK;
 }
 
+/*
+ * Length of the packet whose first len bytes are buf, from its fixed
+ * header alone: 0 while those bytes do not tell (a remaining length not
+ * yet complete).  For TLS record boundaries on output the broker built
+ * itself; a remaining length longer than 4 bytes (never written by us)
+ * counts as len bytes.
+ */
+size_t
+mq_packet_len(const unsigned char *buf, size_t len)
+{
+	uint32_t rl = 0;
+	size_t i;
+
+	for (i = 1; i < len && i <= 4; i++) {
+		rl |= (uint32_t)(buf[i] & 0x7f) << (7 * (i - 1));
+		if ((buf[i] & 0x80) == 0)
+			return i + 1 + (size_t)rl;
+	}
+	return i > 4 ? len : 0;
+}
+
 const char *
 mq_status_str(enum mq_status st)
 {

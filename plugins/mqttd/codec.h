@@ -208,6 +208,9 @@ struct mq_disconnect {
 /* -- framing */
 enum mq_status mq_frame(const uint8_t *buf, size_t len, size_t max_packet,
 			struct mq_frame *f);
+/* Total length of a packet from its first len bytes, 0 if they do not
+ * tell yet (output record boundaries; see broker.c). */
+size_t mq_packet_len(const unsigned char *buf, size_t len);
 const char *mq_status_str(enum mq_status st);
 const char *mq_type_name(uint8_t type);
 

@@ -19,7 +19,7 @@ done
 MANY=${ZG_MQTT_MANY:-1000}
 [ "${ZG_SANITIZERS:-0}" = 1 ] && MANY=${ZG_MQTT_MANY:-200}
 
-t_plan 61
+t_plan 68
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -41,6 +41,7 @@ keyfile $PKI/server.key
 require_certificate true
 allow_anonymous true
 persistence false
+max_queued_messages 100000
 # as root, mosquitto would switch to user mosquitto, who cannot read the keys
 user $(id -un)
 C
@@ -83,7 +84,6 @@ plugins = ( { name = "mqttd"; config = {
   broker = "mqtt-broker";
   client_id = "$1";
   max_packet_size = 8192;
-  max_queued = 20;
   connect_timeout = 2.0;
   $2
   listeners = (
@@ -94,7 +94,7 @@ plugins = ( { name = "mqttd"; config = {
 }; } );
 C
 }
-write_conf "%u" "" "" ""
+write_conf "%u" "max_queued = 20;" "" ""
 t_ok "zonegated with the MQTT broker is ready" zg_start "$D/gw.conf" "$D/gw.log"
 LOG=$D/gw.log
 
@@ -267,8 +267,8 @@ t_is "$T_STATUS" 0 "zonegated stops cleanly (exit 0)"
 # ---------------------------------------------------------------- phase 2
 # Client ids not bound to identities ("*"), a legacy plain listener.
 LP=$(t_free_port)
-write_conf "*" "max_connections_per_identity = $MANY; northbound = { device = \"uplink\"; };" \
-	", { listen = \"127.0.0.1:$LP\"; plain = true; }" \
+write_conf "*" "max_queued = 100000; max_connections_per_identity = $MANY; disconnect_on_denial = true; northbound = { device = \"uplink\"; };" \
+	", { listen = \"127.0.0.1:$LP\"; plain = true; max_connections_per_source = 2; }" \
 	", { identity = \"legacy-meter\"; zone = \"legacy\"; bind = { address = \"127.0.0.1\"; ports = \"1-65535\"; }; }"
 sed -i "s|ca = \"$PKI/ca.crt\"; }; }|ca = \"$PKI/ca.crt\"; }; max_connections_per_source = 5000; }|" "$D/gw.conf"
 : >"$D/gw.log"
@@ -288,6 +288,28 @@ t_grep "plain listener: legacy device identified by address may publish its subt
 timeout 20 mosquitto_pub -h 127.0.0.1 -p "$LP" -V mqttv5 -q 1 -i meter -t site/$A/temp -m 7 -d \
 	>"$D/leg2.out" 2>&1
 t_grep "... and nothing else (0x87)" "received PUBACK \(Mid: 1, RC:135\)" "$D/leg2.out"
+timeout 20 mosquitto_pub -h 127.0.0.1 -p "$LP" -V mqttv311 -q 1 -i meter -t site/$A/temp -m 7 -d \
+	>"$D/leg3.out" 2>&1
+t_ok "3.1.1 with disconnect_on_denial: a denied PUBLISH gets no PUBACK ..." \
+	eval '! grep -q "received PUBACK" "$D/leg3.out"'
+t_grep "... the client is disconnected" "PUBLISH denied \(disconnect_on_denial\)" "$LOG"
+
+# max_connections_per_source = 2 on the plain listener: two held open, a
+# third from the same address is refused at once.
+for i in 1 2; do
+	mkfifo "$D/src$i.in"
+	timeout 120 stdbuf -oL mosquitto_pub -h 127.0.0.1 -p "$LP" -i "src-$i" -t legacy/legacy-meter/kwh -l -d \
+		<"$D/src$i.in" >"$D/src$i.out" 2>&1 &
+	T_PIDS+=($!)
+done
+exec 5>"$D/src1.in" 6>"$D/src2.in"
+both_up() { grep -q "received CONNACK" "$D/src1.out" && grep -q "received CONNACK" "$D/src2.out"; }
+t_ok "two connections from 127.0.0.1 on the plain listener" t_wait 15 both_up
+timeout 20 mosquitto_pub -h 127.0.0.1 -p "$LP" -i src-3 -t legacy/legacy-meter/kwh -m 9 -d >"$D/src3.out" 2>&1
+t_ok "a third one is refused (max_connections_per_source = 2) ..." \
+	eval '! grep -q "received CONNACK" "$D/src3.out"'
+t_grep "... as an mqtt.too_many_connections event" "source already has 2 connections" "$LOG"
+exec 5>&- 6>&-
 
 # Shared subscriptions (MQTT 5): each message to one member of the group.
 sub_start sh1 "$GP" uri "$S" -V mqttv5 -q 1 -t '$share/g/site/+/shared' -i sh-1
@@ -297,6 +319,20 @@ shared_total() { [ "$(cat "$D/sh1.out" "$D/sh2.out" | grep -c "^site/$A/shared "
 t_ok "shared subscription: the 10 messages arrive" t_wait 10 shared_total
 t_is "$(cat "$D/sh1.out" "$D/sh2.out" | grep "^site/$A/shared " | sort -u | wc -l) $(grep -c "^site/$A/shared " "$D/sh1.out") $(grep -c "^site/$A/shared " "$D/sh2.out")" \
 	"10 5 5" "... each once, shared round robin between the two members"
+
+# A small libmosquitto program: a slow QoS 1 subscriber (non-blocking I/O
+# in its callback, a pause every 100 messages) counts every message.  It
+# once lost the tail of the stream through the gateway: several MQTT
+# packets in one TLS record, and libmosquitto reads on only when its
+# socket becomes readable again.
+CNT=$top_builddir/tests/integration/mqcount
+NCNT=5000
+cnt() { timeout 200 "$CNT" 127.0.0.1 "$1" "$PKI/ca.crt" "$PKI/client-uri.crt" "$PKI/client-uri.key" \
+	count-sub "$PKI/client-cn.crt" "$PKI/client-cn.key" count-pub "site/$A/count" "$NCNT" 2>&1; }
+t_is "$(cnt "$MP")" "received $NCNT of $NCNT (0 duplicates)" \
+	"without the gateway: a slow libmosquitto subscriber gets all $NCNT QoS 1 messages"
+t_is "$(cnt "$GP")" "received $NCNT of $NCNT (0 duplicates)" \
+	"through the gateway: the same, every one of the $NCNT QoS 1 messages"
 
 # Northbound: only what a conduit to the uplink device lets leave.
 pub "$GP" cn "$A" -i nb-a -q 1 -t site/$A/temp -m local-only

@@ -52,6 +52,16 @@ test_frame(void)
 	ok(mq_frame(five, sizeof(five), 0, &f) == MQ_ERR_REMLEN,
 	   "a fifth remaining-length byte is refused");
 	ok(mq_frame(t0, sizeof(t0), 0, &f) == MQ_ERR_TYPE, "type 0 is refused");
+	ok(mq_packet_len(connect_v3, 1) == 0 &&
+		   mq_packet_len(connect_v3, 2) == sizeof(connect_v3) &&
+		   mq_packet_len(connect_v3, sizeof(connect_v3)) ==
+			   sizeof(connect_v3),
+	   "packet length from the fixed header: unknown from one byte");
+	ok(mq_packet_len(big, 4) == 0 &&
+		   mq_packet_len(big, 5) == 1 + 4 + MQ_REMLEN_MAX,
+	   "packet length waits for a four-byte remaining length");
+	ok(mq_packet_len(five, sizeof(five)) == sizeof(five),
+	   "a fifth remaining-length byte: what is there");
 }
 
 static void
@@ -290,7 +300,7 @@ test_encode(void)
 int
 main(void)
 {
-	plan(53);
+	plan(56);
 	test_frame();
 	test_text();
 	test_match();

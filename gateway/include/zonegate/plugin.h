@@ -495,6 +495,21 @@ struct zg_host_api {
 			     const char *v2, uint64_t n);
 	void (*metric_observe)(struct zg_host *h, const char *name,
 			       const char *k1, const char *v1, double v);
+
+	/*
+	 * -- TLS record boundaries (check size first: appended).  With
+	 * unit set, every TLS record of session t carries at most one unit
+	 * of the plugin's protocol (or a part of a large one), as mosquitto
+	 * sends MQTT: libmosquitto may otherwise leave packets that share a
+	 * record with an earlier one unread until more data arrives.
+	 * unit(p, len) gets the first len (1..8) bytes of a unit and returns
+	 * its total length, or 0 when those bytes do not tell yet; the
+	 * plugin writes whole units.  NULL restores records of up to 16 KiB.
+	 * Dropped by tls_close(): the function may not outlive the plugin.
+	 */
+	void (*tls_record_units)(struct zg_tls *t,
+				 size_t (*unit)(const unsigned char *p,
+						size_t len));
 };
 
 /*
