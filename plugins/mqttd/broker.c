@@ -1287,6 +1287,7 @@ handle_publish(struct mqd_conn *c, const struct mq_frame *f)
 		violation(c, (uint8_t)rc, "bad PUBLISH", why);
 		return -1;
 	}
+	c->requests++;
 	topic = alias_topic(c, &p, &tlen, &reason);
 	if (topic == NULL) {
 		violation(c, reason, "bad PUBLISH", "unknown or invalid topic alias");
@@ -1461,6 +1462,7 @@ handle_subscribe(struct mqd_conn *c, const struct mq_frame *f)
 		violation(c, (uint8_t)rc, "bad SUBSCRIBE", why);
 		return -1;
 	}
+	c->requests += sb.n;
 	for (i = 0; i < sb.n; i++) {
 		const struct mq_sub_entry *e = &sb.e[i];
 		const struct mqd_retained *r;
@@ -1555,6 +1557,7 @@ handle_unsubscribe(struct mqd_conn *c, const struct mq_frame *f)
 		violation(c, (uint8_t)rc, "bad UNSUBSCRIBE", why);
 		return -1;
 	}
+	c->requests += sb.n;
 	for (i = 0; i < sb.n; i++) {
 		struct mqd_sub **pp, *sub;
 
@@ -1788,6 +1791,7 @@ mqd_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	}
 	c->st = st;
 	c->lst = l;
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
 	memcpy(&c->peer_sa, peer, peerlen);
 	format_peer(peer, c->peer, sizeof(c->peer));
 	for (o = st->conns; o != NULL; o = o->next)
@@ -1894,4 +1898,40 @@ mqd_state_clear(struct mqd_state *st)
 	free(st->scratch);
 	st->scratch = NULL;
 	st->scratch_len = 0;
+}
+
+/*
+ * Live state for the operator (zonegatectl sessions, metrics): one entry
+ * per connection; "outstanding" counts the messages on their way to the
+ * client (in flight and queued in its session).
+ */
+void
+mqd_status(void *state, const struct zg_status_out *out)
+{
+	const struct mqd_state *st = state;
+	const struct mqd_conn *c;
+	struct timespec now;
+
+	if (out->session == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (c = st->conns; c != NULL; c = c->next) {
+		struct zg_session_info si;
+
+		memset(&si, 0, sizeof(si));
+		si.peer = c->peer;
+		si.identity = c->identity[0] ? c->identity : NULL;
+		si.assurance = c->assurance;
+		si.listener = c->lst ? c->lst->addr : NULL;
+		si.transport = c->tls == NULL ? "tcp"
+			       : c->handshaking ? "tls-handshake" : "tls";
+		si.age = (double)(now.tv_sec - c->started.tv_sec) +
+			 (double)(now.tv_nsec - c->started.tv_nsec) / 1e9;
+		si.requests = c->requests;
+		si.denials = c->denials;
+		if (c->sess != NULL && c->sess->conn == c)
+			si.outstanding = (unsigned)(c->sess->ninflight +
+						    c->sess->nqueued);
+		out->session(out->arg, &si);
+	}
 }

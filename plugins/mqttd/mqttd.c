@@ -419,6 +419,7 @@ static const struct zg_plugin mqd_plugin = {
 	.reload = mqd_reload,
 	.drain = mqd_drain,
 	.fini = mqd_fini,
+	.status = mqd_status,
 };
 
 ZG_PLUGIN_DECLARE(mqd_plugin);

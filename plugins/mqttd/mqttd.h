@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <zonegate/plugin.h>
 
@@ -119,6 +120,8 @@ struct mqd_conn {
 	struct mqd_msg *will;
 	uint32_t will_delay;     /* MQTT 5 Will Delay Interval, seconds */
 	bool request_problem;    /* v5: reason strings allowed */
+	struct timespec started; /* accepted (CLOCK_MONOTONIC) */
+	uint64_t requests;       /* PUBLISH, SUBSCRIBE, UNSUBSCRIBE decided */
 	unsigned denials;
 };
 
@@ -169,5 +172,6 @@ void mqd_accept(int fd, const struct sockaddr *peer, socklen_t peerlen,
 		void *arg);
 void mqd_conn_close(struct mqd_conn *c, uint8_t reason, const char *why);
 void mqd_state_clear(struct mqd_state *st);
+void mqd_status(void *state, const struct zg_status_out *out);
 
 #endif /* ZG_MQTTD_H */

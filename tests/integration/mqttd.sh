@@ -19,7 +19,7 @@ done
 MANY=${ZG_MQTT_MANY:-1000}
 [ "${ZG_SANITIZERS:-0}" = 1 ] && MANY=${ZG_MQTT_MANY:-200}
 
-t_plan 68
+t_plan 70
 D=$T_TMP
 PKI=$D/pki
 mkpki() { bash "$top_srcdir/contrib/pki/mkpki.sh" "$PKI" >/dev/null 2>&1; }
@@ -131,6 +131,9 @@ pub "$GP" dns "$B" -V mqttv311 -q 2 -t site/$B/temp -m v311-qos2 -d >"$D/p2.out"
 t_grep "QoS 2: PUBREC, PUBREL, PUBCOMP" "received PUBCOMP" "$D/p2.out"
 t_ok "QoS 2 publish is delivered (once)" t_wait 10 seen sup "site/$B/temp v311-qos2"
 t_is "$(grep -c "v311-qos2" "$D/sup.out" | head -1)" 1 "the QoS 2 message arrived exactly once"
+out=$("$top_builddir/gateway/zonegatectl" --socket "$D/zonegated.sock" sessions)
+t_ok "zonegatectl sessions: the supervisor's MQTT session (identity, certificate, TLS, 1 request, 0 denials)" \
+	grep -qE "^mqttd +127\.0\.0\.1:[0-9]+ +spiffe://plant\.example/hmi-1 +certificate +127\.0\.0\.1:$GP +tls +[0-9]+s +1 +0\$" <<<"$out"
 
 # ---------------------------------------------------------------- denial
 # The same forbidden publish works against plain mosquitto ...
@@ -245,6 +248,13 @@ t_is "$(raw cn v5packet "$A" 100e00044d5154540502001e00000178)" "CONNACK rc=0 DI
 t_is "$(t_count '"kind":"mqtt.protocol_violation"' "$LOG")" 3 "each is an mqtt.protocol_violation event"
 t_is "$(raw cn silent)" "CLOSED" "no CONNECT within connect_timeout: closed"
 t_grep "... with an mqtt.connect_timeout event" '"kind":"mqtt.connect_timeout"' "$LOG"
+# max_inflight (32, the broker's Receive Maximum): a 33rd QoS 2 message
+# awaiting PUBREL closes with 0x93.
+q2=""; want="CONNACK rc=0"
+for i in $(seq 1 33); do q2+=$(printf '3413000d736974652f686d692d332f7132%04x0078' "$i"); done
+for i in $(seq 1 32); do want+=" TYPE 5"; done
+t_is "$(raw cn v5packet "$A" "$q2")" "$want DISCONNECT rc=0x93 CLOSED" \
+	"32 QoS 2 messages awaiting PUBREL are acknowledged (PUBREC), a 33rd: DISCONNECT 0x93 (receive maximum exceeded)"
 
 # A subscriber that stops reading: its queue overflows, nobody else waits.
 mkfifo "$D/stall.in"
