@@ -1872,6 +1872,8 @@ mqd_state_clear(struct mqd_state *st)
 	while (st->conns != NULL) {
 		msg_unref(st->conns->will);
 		st->conns->will = NULL;
+		/* The loop may not turn again: no graceful close. */
+		st->conns->no_linger = true;
 		mqd_conn_close(st->conns, MQ_RC_SHUTTING_DOWN,
 			       "broker stopping");
 	}
