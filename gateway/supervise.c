@@ -85,6 +85,17 @@ supervise_exit_code(int status)
 	return 1;
 }
 
+double
+supervise_backoff(double first, double cap, unsigned crashes)
+{
+	double d = first;
+	unsigned i;
+
+	for (i = 1; i < crashes && d < cap; i++)
+		d *= 2;
+	return d > cap ? cap : d;
+}
+
 void
 supervise_unblock(void)
 {
@@ -206,6 +217,8 @@ supervise(const struct sup_opts *o, struct zg_conf **conf,
 	sigaddset(&set, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &set, &sup_oldmask) < 0)
 		return -1;
+	/* A starting process that went away must not kill us on write. */
+	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		return -1;
@@ -349,13 +362,10 @@ supervise(const struct sup_opts *o, struct zg_conf **conf,
 				goto out;
 			}
 			{
-				double delay = (*conf)->restart_delay;
-				unsigned i;
+				double delay = supervise_backoff((*conf)->restart_delay,
+								 (*conf)->restart_delay_max,
+								 info->crashes);
 
-				for (i = 1; i < info->crashes && delay < (*conf)->restart_delay_max; i++)
-					delay *= 2;
-				if (delay > (*conf)->restart_delay_max)
-					delay = (*conf)->restart_delay_max;
 				info->restarts++;
 				restart_at = now_mono() + delay;
 				log_warnx("supervisor: network process pid %ld %s after %.1fs: restart #%u in %.2fs (crash %u in a row, limit %d)",

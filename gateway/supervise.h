@@ -71,6 +71,12 @@ void supervise_unblock(void);
  */
 const char *supervise_status_str(int status, char *buf, size_t len);
 
+/*
+ * The delay before restart after `crashes' crashes in a row (1 = the
+ * first): first * 2^(crashes-1), at most cap.
+ */
+double supervise_backoff(double first, double cap, unsigned crashes);
+
 /* A wait status as an exit code: the code, or 128 + the signal. */
 int supervise_exit_code(int status);
 
