@@ -718,12 +718,19 @@ main(int argc, char **argv)
 		m.d.restarts = si.restarts;
 		conf_free(m.d.conf);
 		m.d.conf = NULL;
-		if (load_config(&m, true, NULL) < 0)
+		if (load_config(&m, true, NULL) < 0) {
+			free(m.pidfile);
 			return 1;
+		}
 		log_configure(&m.d.conf->log);
 		sandbox_opts_from(&m, &sbo);
 		if (sandbox_prepare(&sbo, &sbs, err, sizeof(err)) < 0) {
 			log_errx("%s", err);
+			for (i = m.d.nplugins - 1; i >= 0; i--)
+				plugin_unload(m.d.plugins[i]);
+			free(m.d.plugins);
+			conf_free(m.d.conf);
+			free(m.pidfile);
 			return 1;
 		}
 	}
