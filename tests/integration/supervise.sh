@@ -16,8 +16,9 @@ SIMBIN="$top_builddir/contrib/plcsim/zg-plcsim"
 CTL="$top_builddir/gateway/zonegatectl"
 LOOP="$top_srcdir/tests/integration/mbloop.py"
 [ -x "$SIMBIN" ] || t_skip_all "zg-plcsim not built"
+command -v curl >/dev/null || t_skip_all "curl missing: apt-get install curl"
 
-t_plan 47
+t_plan 49
 D=$T_TMP
 t_ok "test PKI made" nb_pki
 nb_broker_conf "$(t_free_port)"
@@ -28,6 +29,7 @@ T_PIDS+=($!)
 t_ok "PLC simulator listening" t_wait 20 test -s "$D/plc.port"
 PLC=$(cat "$D/plc.port")
 GW=$(t_free_port)
+MP=$(t_free_port)
 
 # gw_conf FILE HEARTBEAT [restart settings] [example extras]
 gw_conf() {
@@ -35,6 +37,7 @@ gw_conf() {
 gateway = { id = "gw-test"; pidfile = "$D/zonegated.pid"; shutdown_timeout = 2.0;
             ${3:-restart_delay = 0.2; restart_delay_max = 1.0; restart_stable = 600.0;} };
 admin = { socket = "$D/admin.sock"; };
+metrics = { listen = "127.0.0.1:$MP"; };
 events = { file = "$D/events.jsonl"; };
 threat = { quarantine_threshold = 0.0; };
 spool = { dir = "$D/spool"; segment_size = "64K"; max_bytes = "16M"; fsync = "batch"; };
@@ -65,7 +68,7 @@ field() { sed -n "s/.*$2=\([0-9]*\).*/\1/p" "$D/c$1.state" 2>/dev/null; }
 ok_above() { [ "$(field "$1" ok)" -gt "$2" ] 2>/dev/null; }
 reconnected() { [ "$(field "$1" reconnects)" -ge 1 ] 2>/dev/null; }
 status_get() { "$CTL" --socket "$D/admin.sock" status | sed -n "s/^$1: //p"; }
-ready_lines() { grep -c ' ready: ' "$D/gw.log"; }
+restarts_metric() { curl -s "http://127.0.0.1:$MP/metrics" | sed -n 's/^zonegate_restarts_total //p'; }
 
 t_ok "zonegated (supervised) is ready" zg_start "$D/gw.conf" "$D/gw.log"
 t_ok "  ... as two processes: supervisor $ZG_PID, network process $ZG_CHILD" \
@@ -74,6 +77,7 @@ t_is "$(cat "$D/zonegated.pid")" "$ZG_PID" "  ... the pidfile holds the supervis
 t_is "$(awk '$1 == "PPid:" { print $2 }' "/proc/$ZG_CHILD/status")" "$ZG_PID" "  ... which is the network process's parent"
 t_is "$(status_get 'supervisor pid') $(status_get 'child pid') $(status_get restarts)" \
 	"$ZG_PID $ZG_CHILD 0" "zonegatectl status: supervisor pid, child pid, restarts 0"
+t_is "$(restarts_metric)" 0 "  ... metric zonegate_restarts_total 0"
 
 for i in 1 2 3; do
 	$PY "$LOOP" "$GW" "$D/c$i.state" &
@@ -101,6 +105,7 @@ t_ok "  ... and reaches the subscriber northbound (events/security)" \
 	t_wait 30 grep -q '^zonegate/gw-test/events/security .*"kind":"daemon.restart"' "$D/sub"
 t_is "$(status_get 'supervisor pid') $(status_get 'child pid') $(status_get restarts)" \
 	"$ZG_PID $ZG_CHILD 1" "zonegatectl status: same supervisor, new child, restarts 1"
+t_is "$(restarts_metric)" 1 "  ... metric zonegate_restarts_total 1"
 for i in 1 2 3; do
 	eval "okb=\$ok$i"
 	t_ok "client $i lost its connection and reconnected" t_wait 30 reconnected "$i"
