@@ -376,7 +376,7 @@ sandbox_enter(const struct sandbox_opts *o, struct sandbox_state *st,
 		return -1;
 	/* A uid change cleared the parent-death signal: set it again. */
 	if (o->supervisor != 0 &&
-	    (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 ||
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
 	     getppid() != o->supervisor)) {
 		snprintf(err, errlen, "the supervisor (pid %ld) is gone",
 			 (long)o->supervisor);

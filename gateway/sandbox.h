@@ -20,7 +20,7 @@ struct sandbox_opts {
 	bool user_explicit; /* named in the config or on the command line */
 	const char *group;  /* NULL = the user's primary group */
 	int seccomp;        /* enum conf_seccomp */
-	pid_t supervisor;   /* != 0: stop (SIGTERM) when this parent dies */
+	pid_t supervisor;   /* != 0: die (SIGKILL) with this parent */
 };
 
 /* What sandbox_enter() did, for the start-up log line. */

@@ -184,8 +184,8 @@ spawn(int sfd, struct sup_info *info, int *readfd)
 		sigaddset(&keep, SIGTERM);
 		sigaddset(&keep, SIGINT);
 		sigprocmask(SIG_SETMASK, &keep, NULL);
-		/* The supervisor gone, stop too (sandbox_enter sets it again). */
-		if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 ||
+		/* The supervisor killed, die too (sandbox_enter sets it again). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
 		    getppid() != me)
 			_exit(1);
 		info->supervisor = me;

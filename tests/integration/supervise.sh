@@ -18,7 +18,7 @@ LOOP="$top_srcdir/tests/integration/mbloop.py"
 [ -x "$SIMBIN" ] || t_skip_all "zg-plcsim not built"
 command -v curl >/dev/null || t_skip_all "curl missing: apt-get install curl"
 
-t_plan 49
+t_plan 51
 D=$T_TMP
 t_ok "test PKI made" nb_pki
 nb_broker_conf "$(t_free_port)"
@@ -162,4 +162,11 @@ t_grep "  ... saying why it gave up" \
 t_grep "  ... and the configuration error that caused it" "$D/gw.conf:[0-9]+: .*no_such_key" "$D/loop.log"
 t_ok "  ... the crash loop is in the event log" grep -q '"kind":"daemon.crash_loop".*3 crashes in a row' "$D/events.jsonl"
 t_ok "  ... no process left" t_dead "$ZG_CHILD"
+
+# --- SIGKILL of the supervisor takes the network process with it ----------
+t_ok "started again" zg_start "$D/quiet.conf" "$D/kill9.log"
+kill -KILL "$ZG_PID"
+wait "$ZG_PID" 2>/dev/null
+t_ok "SIGKILL of the supervisor: the network process dies with it (parent-death signal)" \
+	t_wait 10 t_dead "$ZG_CHILD"
 t_done
