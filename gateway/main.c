@@ -1,22 +1,26 @@
 /*
  * zonegated: the zonegate daemon.
  *
- * Start-up: read and validate the whole configuration (and every plugin's
- * part of it) before touching anything; take the pidfile lock; daemonise
- * unless -f (the parent exits only once the child reports it is serving,
- * so the exit status tells whether the gateway came up); start plugins;
- * run one libevent loop.
+ * Start-up: read and validate the configuration before touching
+ * anything; take the pidfile lock; daemonise unless -f (the starting
+ * process exits only once the first network process reports it is
+ * serving, so the exit status tells whether the gateway came up); then,
+ * unless -S, become the supervisor (supervise.h), which forks the network
+ * process.  The network process reads the configuration again, loads and
+ * checks every plugin, starts them and runs one libevent loop.
  *
- * Signals are libevent signal events: no work happens in a handler.
+ * Signals (sent to the supervisor, which forwards them) are libevent
+ * signal events in the network process: no work happens in a handler.
  *   SIGHUP  reload: build a complete new config + compiled policy + plugin
  *           checks; swap in one step on the loop; on any error keep the
  *           old one and log every error.
  *   SIGTERM graceful shutdown: stop accepting, let plugins drain (up to
  *   SIGINT  gateway.shutdown_timeout), flush, exit 0.
  *
- * Once listeners, the admin socket and every plugin are up, the process
- * enters its sandbox (sandbox.h): unprivileged user, no_new_privs,
- * seccomp allowlist.  Failing to do so stops the daemon (fail closed).
+ * Once listeners, the admin socket and every plugin are up, the network
+ * process gives the spool and the event log to its user and enters its
+ * sandbox (sandbox.h): unprivileged user, RLIMIT_NPROC, no_new_privs,
+ * seccomp allowlist.  Failing to do so stops it (fail closed).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -862,15 +866,19 @@ main(int argc, char **argv)
 	}
 	if (m.d.restarts > 0)
 		restart_event(&m, &si);
-	if (m.d.supervisor_pid != 0)
-		snprintf(err, sizeof(err), ", supervisor pid %ld, restart #%u",
-			 m.d.supervisor_pid, m.d.restarts);
-	else
-		snprintf(err, sizeof(err), ", not supervised (-S)");
-	log_info("zonegated %s ready: config %s, gateway %s, %d plugin%s, TLS %s, pid %ld%s",
-		 PACKAGE_VERSION, m.conf_file, m.d.conf->id, m.d.nplugins,
-		 m.d.nplugins == 1 ? "" : "s", ZG_TLS_ENGINE, (long)getpid(),
-		 err);
+	{
+		char sup[80];
+
+		if (m.d.supervisor_pid != 0)
+			snprintf(sup, sizeof(sup), ", supervisor pid %ld, restart #%u",
+				 m.d.supervisor_pid, m.d.restarts);
+		else
+			snprintf(sup, sizeof(sup), ", not supervised (-S)");
+		log_info("zonegated %s ready: config %s, gateway %s, %d plugin%s, TLS %s, pid %ld%s",
+			 PACKAGE_VERSION, m.conf_file, m.d.conf->id, m.d.nplugins,
+			 m.d.nplugins == 1 ? "" : "s", ZG_TLS_ENGINE,
+			 (long)getpid(), sup);
+	}
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "R", 1) != 1)
 			log_warn("cannot tell the parent we are ready");
