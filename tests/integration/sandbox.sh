@@ -21,7 +21,7 @@ fi
 PROBE="$top_builddir/tests/plugins/.libs/sbprobe.so"
 [ -f "$PROBE" ] || t_skip_all "tests/plugins/sbprobe.la not built (make check builds it)"
 
-t_plan 72
+t_plan 78
 D=$T_TMP
 ZUID=$(id -u zonegate)
 ZGID=$(id -g zonegate)
@@ -252,4 +252,30 @@ t_is "$(find "$DR/spool" ! -user zonegate | wc -l)" 0 "  ... still all zonegate'
 stop
 t_is "$T_STATUS" 0 "SIGTERM to the supervisor stops both (status 0)"
 t_ok "  ... the network process is gone" t_dead "$ZG_CHILD"
+# --- 10. A seccomp kill is restarted and raised as an event. ---------------
+if [ "$SECCOMP" = 1 ]; then
+	cat >"$D/gw.conf" <<C
+gateway = { id = "gw-sandbox"; pidfile = "$D/zonegated.pid"; restart_limit = 1; restart_delay = 0.05; };
+admin = { socket = "$DR/admin.sock"; };
+events = { file = "$DR/events10.jsonl"; };
+plugins = ( { name = "sbprobe"; path = "$PROBE";
+              config = { listen = "127.0.0.1:$PORT"; }; } );
+C
+	t_ok "restart_limit = 1: daemon starts" start "$D/log10"
+	first=$ZG_CHILD
+	probe fork >/dev/null
+	t_ok "  ... fork() kills the network process, the supervisor starts another" \
+		t_wait 20 bash -c "[ \$(grep -c ' ready: ' '$D/log10') -ge 2 ]"
+	t_ok "  ... the restart event names SIGSYS and the allowlist" \
+		t_wait 10 grep -q '"kind":"daemon.restart".*pid '"$first"' killed by signal 31 (SIGSYS: a system call outside the seccomp allowlist)' "$DR/events10.jsonl"
+	ZG_CHILD=$(zg_child_pid "$D/log10")
+	probe fork >/dev/null
+	t_ok "  ... a second kill in a row is a crash loop: zonegated stops" t_wait_exit "$ZG_PID" 20
+	t_is "$T_STATUS" 159 "  ... with the network process's status (128+31)"
+	t_ok "  ... daemon.crash_loop in the event log" grep -q '"kind":"daemon.crash_loop".*signal 31' "$DR/events10.jsonl"
+else
+	for i in 1 2 3 4 5 6; do
+		t_ok "# SKIP seccomp is off by default in this build" true
+	done
+fi
 t_done
