@@ -26,7 +26,6 @@
 #include "config.h"
 #endif
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -73,43 +72,6 @@ struct mainctx {
 	struct timespec drain_deadline;
 	int exit_code;
 };
-
-/*
- * The spool keeps creating files after the privilege drop (new segments,
- * the state file renamed into place), but zonegated opened (and maybe
- * created) it as root: hand its directory and the files in it to the
- * user it becomes.  The directory is flat; symbolic links are not
- * followed.  0, or -1 with err.
- */
-static int
-spool_give(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
-{
-	struct dirent *de;
-	DIR *dp;
-	int dfd;
-
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0 || fchown(dfd, uid, gid) < 0 ||
-	    (dp = fdopendir(dfd)) == NULL) {
-		snprintf(err, errlen, "spool directory %s: cannot give it to uid %ld: %s",
-			 dir, (long)uid, strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
-		return -1;
-	}
-	while ((de = readdir(dp)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
-			snprintf(err, errlen, "spool %s/%s: cannot give it to uid %ld: %s",
-				 dir, de->d_name, (long)uid, strerror(errno));
-			closedir(dp);
-			return -1;
-		}
-	}
-	closedir(dp);
-	return 0;
-}
 
 static void
 usage(FILE *out)
@@ -817,13 +779,6 @@ main(int argc, char **argv)
 			m.exit_code = 1;
 			goto out;
 		}
-	}
-	if (sbs.dropped && m.d.bus != NULL &&
-	    spool_give(m.d.conf->spool.dir, sbs.uid, sbs.gid, err,
-		       sizeof(err)) < 0) {
-		log_errx("%s: zonegated stops (the spool would fail later)", err);
-		m.exit_code = 1;
-		goto out;
 	}
 	/*
 	 * What the unprivileged process must still change is given to its
