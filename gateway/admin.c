@@ -306,8 +306,11 @@ cmd_status(struct admin_client *c, const struct admin_req *rq,
 	put_jstr(out, PACKAGE_VERSION);
 	evbuffer_add_printf(out, ",\"tls_engine\":");
 	put_jstr(out, ZG_TLS_ENGINE);
-	evbuffer_add_printf(out, ",\"pid\":%ld,\"uptime\":%lld,\"config\":",
-			    (long)getpid(),
+	/* pid: the one in the pidfile, to signal (the supervisor's). */
+	evbuffer_add_printf(out, ",\"pid\":%ld,\"supervisor_pid\":%ld,"
+			    "\"child_pid\":%ld,\"restarts\":%u,\"uptime\":%lld,\"config\":",
+			    d->supervisor_pid ? d->supervisor_pid : (long)getpid(),
+			    d->supervisor_pid, (long)getpid(), d->restarts,
 			    (long long)(now.tv_sec - a->started.tv_sec));
 	put_jstr(out, a->conf_file);
 	evbuffer_add_printf(out, ",\"gateway_id\":");

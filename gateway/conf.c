@@ -29,7 +29,8 @@ static const char *const top_keys[] = { "gateway", "log", "plugins", "zones",
 static const char *const events_keys[] = { "file", "mode", NULL };
 static const char *const gateway_keys[] = { "id", "pidfile", "plugin_path",
 	"shutdown_timeout", "fail_mode", "island_mode", "user", "group",
-	"seccomp", NULL };
+	"seccomp", "restart_delay", "restart_delay_max", "restart_stable",
+	"restart_limit", NULL };
 static const char *const spool_keys[] = { "dir", "segment_size", "max_bytes",
 	"max_bytes_per_zone", "zone_limits", "on_zone_full", "fsync", "on_full",
 	"checkpoint_interval", NULL };
@@ -133,6 +134,33 @@ load_sandbox(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 #endif
 }
 
+/*
+ * gateway.restart_*: how the supervisor restarts a network process that
+ * died (docs/configuration.md).  The backoff doubles from restart_delay
+ * up to restart_delay_max; a process that ran restart_stable seconds
+ * resets it; restart_limit crashes in a row stop zonegated (0: the first
+ * crash does).
+ */
+static void
+load_restart(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
+{
+	long long lim;
+
+	cfg_get_double(e, g, "restart_delay", CONF_DEFAULT_RESTART_DELAY,
+		       0.01, 3600.0, &c->restart_delay);
+	cfg_get_double(e, g, "restart_delay_max", CONF_DEFAULT_RESTART_DELAY_MAX,
+		       0.01, 86400.0, &c->restart_delay_max);
+	cfg_get_double(e, g, "restart_stable", CONF_DEFAULT_RESTART_STABLE,
+		       0.1, 86400.0, &c->restart_stable);
+	cfg_get_int(e, g, "restart_limit", CONF_DEFAULT_RESTART_LIMIT, 0, 1000,
+		    &lim);
+	c->restart_limit = (int)lim;
+	if (c->restart_delay_max < c->restart_delay)
+		cfg_err(e, g, "restart_delay_max",
+			"%.2f is below restart_delay (%.2f): the cap must be at least the first delay",
+			c->restart_delay_max, c->restart_delay);
+}
+
 static void
 load_gateway(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 {
@@ -151,6 +179,7 @@ load_gateway(struct zg_conf *c, struct cfg_errs *e, const config_setting_t *g)
 	c->fail_mode = fm;
 	cfg_get_bool(e, g, "island_mode", false, &c->island_mode);
 	load_sandbox(c, e, g);
+	load_restart(c, e, g);
 
 	/*
 	 * Plugin search path: $ZONEGATE_PLUGIN_PATH (colon-separated, used
@@ -666,6 +695,9 @@ conf_summary(const struct zg_conf *c, FILE *out)
 		c->user[0] ? "user " : "no privilege drop (user = \"\")",
 		c->user, c->user[0] && !c->user_explicit ? " when started as root" : "",
 		conf_seccomp_names[c->seccomp]);
+	fprintf(out, "  supervisor: restarts a crashed network process after %.2gs, doubling up to %.2gs; stops after %d crash%s in a row (count reset after %.2gs up)\n",
+		c->restart_delay, c->restart_delay_max, c->restart_limit,
+		c->restart_limit == 1 ? "" : "es", c->restart_stable);
 	fprintf(out, "  admin socket: %s (mode %04o, group %s)\n",
 		c->admin_socket, (unsigned)c->admin_mode, c->admin_group);
 	if (c->spool.enabled)

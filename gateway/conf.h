@@ -63,6 +63,12 @@ struct zg_conf {
 	const char *group;       /* NULL = the user's primary group */
 	int seccomp;             /* enum conf_seccomp */
 
+	/* gateway { restart_*; }: the supervisor (gateway/supervise.h) */
+	double restart_delay;     /* first backoff, seconds */
+	double restart_delay_max; /* backoff cap, seconds */
+	double restart_stable;    /* run this long and the crash count resets */
+	int restart_limit;        /* crashes in a row before giving up */
+
 	/* admin { }: the local admin socket (read at start-up only) */
 	const char *admin_socket;
 	int admin_mode;          /* permission bits, within 0770 */
@@ -101,6 +107,10 @@ struct zg_conf {
 #define CONF_DEFAULT_SPOOL_MAX (1ULL << 30)
 #define CONF_DEFAULT_EVENTS_MODE 0640
 #define CONF_DEFAULT_USER "zonegate" /* when started as root */
+#define CONF_DEFAULT_RESTART_DELAY 0.5
+#define CONF_DEFAULT_RESTART_DELAY_MAX 30.0
+#define CONF_DEFAULT_RESTART_STABLE 60.0
+#define CONF_DEFAULT_RESTART_LIMIT 5
 #if defined(HAVE_SECCOMP) && !defined(ZG_SANITIZERS)
 #define CONF_DEFAULT_SECCOMP SECCOMP_KILL
 #else

@@ -28,6 +28,8 @@ struct zg_daemon {
 	struct bus *bus;            /* northbound spool + uplinks, or NULL */
 	struct threat *threat;      /* threat engine: survives reloads */
 	struct eventlog *evlog;     /* events.file, or NULL */
+	long supervisor_pid;        /* the supervisor (pidfile), 0 = none (-S) */
+	unsigned restarts;          /* network processes started before this one */
 
 	/* counters (later exported as metrics) */
 	uint64_t reloads_ok, reloads_failed;

@@ -1,28 +1,31 @@
 /*
  * zonegated: the zonegate daemon.
  *
- * Start-up: read and validate the whole configuration (and every plugin's
- * part of it) before touching anything; take the pidfile lock; daemonise
- * unless -f (the parent exits only once the child reports it is serving,
- * so the exit status tells whether the gateway came up); start plugins;
- * run one libevent loop.
+ * Start-up: read and validate the configuration before touching
+ * anything; take the pidfile lock; daemonise unless -f (the starting
+ * process exits only once the first network process reports it is
+ * serving, so the exit status tells whether the gateway came up); then,
+ * unless -S, become the supervisor (supervise.h), which forks the network
+ * process.  The network process reads the configuration again, loads and
+ * checks every plugin, starts them and runs one libevent loop.
  *
- * Signals are libevent signal events: no work happens in a handler.
+ * Signals (sent to the supervisor, which forwards them) are libevent
+ * signal events in the network process: no work happens in a handler.
  *   SIGHUP  reload: build a complete new config + compiled policy + plugin
  *           checks; swap in one step on the loop; on any error keep the
  *           old one and log every error.
  *   SIGTERM graceful shutdown: stop accepting, let plugins drain (up to
  *   SIGINT  gateway.shutdown_timeout), flush, exit 0.
  *
- * Once listeners, the admin socket and every plugin are up, the process
- * enters its sandbox (sandbox.h): unprivileged user, no_new_privs,
- * seccomp allowlist.  Failing to do so stops the daemon (fail closed).
+ * Once listeners, the admin socket and every plugin are up, the network
+ * process gives the spool and the event log to its user and enters its
+ * sandbox (sandbox.h): unprivileged user, RLIMIT_NPROC, no_new_privs,
+ * seccomp allowlist.  Failing to do so stops it (fail closed).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -45,6 +48,7 @@
 #include "gateway/conf.h"
 #include "gateway/daemon.h"
 #include "gateway/eventlog.h"
+#include "gateway/events.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 #include "gateway/metrics_http.h"
@@ -52,6 +56,7 @@
 #include "gateway/plugin_host.h"
 #include "gateway/threat.h"
 #include "gateway/sandbox.h"
+#include "gateway/supervise.h"
 #include "segments/segments.h"
 
 struct mainctx {
@@ -68,48 +73,11 @@ struct mainctx {
 	int exit_code;
 };
 
-/*
- * The spool keeps creating files after the privilege drop (new segments,
- * the state file renamed into place), but zonegated opened (and maybe
- * created) it as root: hand its directory and the files in it to the
- * user it becomes.  The directory is flat; symbolic links are not
- * followed.  0, or -1 with err.
- */
-static int
-spool_give(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
-{
-	struct dirent *de;
-	DIR *dp;
-	int dfd;
-
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0 || fchown(dfd, uid, gid) < 0 ||
-	    (dp = fdopendir(dfd)) == NULL) {
-		snprintf(err, errlen, "spool directory %s: cannot give it to uid %ld: %s",
-			 dir, (long)uid, strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
-		return -1;
-	}
-	while ((de = readdir(dp)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
-			snprintf(err, errlen, "spool %s/%s: cannot give it to uid %ld: %s",
-				 dir, de->d_name, (long)uid, strerror(errno));
-			closedir(dp);
-			return -1;
-		}
-	}
-	closedir(dp);
-	return 0;
-}
-
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: zonegated [-c FILE] [-p PIDFILE] [-u USER] [-t [-W]] [-f] [-d] [-V] [-h]\n"
+		"usage: zonegated [-c FILE] [-p PIDFILE] [-u USER] [-t [-W]] [-f] [-S] [-d] [-V] [-h]\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -p FILE  pidfile (overrides gateway.pidfile)\n"
 		"  -u USER  run as USER (overrides gateway.user; \"\" = do not drop)\n"
@@ -117,10 +85,12 @@ usage(FILE *out)
 		"           (0 = valid; otherwise every error as FILE:LINE: message)\n"
 		"  -W       with -t: warnings about risky settings fail the check too\n"
 		"  -f       stay in the foreground\n"
+		"  -S       one process: no supervisor restarting the network process\n"
 		"  -d       debug logging (overrides log.level)\n"
 		"  -V       print the version and exit\n"
 		"  -h       this help\n"
-		"signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully\n",
+		"signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully\n"
+		"(send them to the pid in the pidfile: the supervisor forwards them)\n",
 		CONF_DEFAULT_FILE);
 }
 
@@ -512,23 +482,92 @@ daemonize(int *ready_fd)
 	return 0;
 }
 
+/*
+ * Read the configuration, and with `plugins' load and check every plugin
+ * it names.  Errors (and warnings) go to stderr; on failure nothing is
+ * left loaded.  0, or -1.
+ */
+static int
+load_config(struct mainctx *m, bool plugins, size_t *nwarn)
+{
+	struct cfg_errs e;
+
+	cfg_errs_init(&e);
+	m->d.conf = conf_load(m->conf_file, &e);
+	if (m->d.conf != NULL && plugins) {
+		m->d.plugins = plugins_prepare(&m->d, m->d.conf, NULL, 0, &e);
+		m->d.nplugins = m->d.plugins ? m->d.conf->nplugins : 0;
+	}
+	cfg_errs_print(&e, stderr);
+	if (m->d.conf == NULL || (plugins && m->d.plugins == NULL)) {
+		fprintf(stderr, "zonegated: %s: %zu error%s\n", m->conf_file,
+			cfg_errs_count(&e), cfg_errs_count(&e) == 1 ? "" : "s");
+		cfg_errs_free(&e);
+		conf_free(m->d.conf);
+		m->d.conf = NULL;
+		return -1;
+	}
+	if (nwarn != NULL)
+		*nwarn = e.warnings;
+	cfg_errs_free(&e);
+	return 0;
+}
+
+/* The sandbox settings of the configuration in force (and -u). */
+static void
+sandbox_opts_from(const struct mainctx *m, struct sandbox_opts *sbo)
+{
+	sbo->user = m->user_arg ? m->user_arg : m->d.conf->user;
+	sbo->user_explicit = m->user_arg != NULL || m->d.conf->user_explicit;
+	sbo->group = m->d.conf->group;
+	sbo->seccomp = m->d.conf->seccomp;
+	sbo->supervisor = (pid_t)m->d.supervisor_pid;
+	if (sbo->user[0] == '\0')
+		sbo->group = NULL;
+}
+
+/*
+ * A network process started by the supervisor after another one died:
+ * say so through the event path (log, event log, northbound, threat
+ * engine), so a crash, a seccomp kill or an operator's SIGKILL is seen
+ * where security events are watched.
+ */
+static void
+restart_event(struct mainctx *m, const struct sup_info *si)
+{
+	struct zg_event ev;
+	char how[160], detail[400];
+
+	supervise_status_str(si->prev_status, how, sizeof(how));
+	snprintf(detail, sizeof(detail),
+		 "network process restarted by the supervisor (pid %ld): pid %ld %s after %.1fs; restart #%u, crash %u in a row; now pid %ld",
+		 m->d.supervisor_pid, (long)si->prev_pid, how, si->prev_ran,
+		 si->restarts, si->crashes, (long)getpid());
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = "daemon.restart";
+	ev.severity = ZG_SEV_HIGH;
+	ev.detail = detail;
+	events_emit(&m->d, "supervisor", &ev);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct mainctx m;
-	struct cfg_errs e;
 	bool check_only = false, foreground = false, debug = false;
-	bool warn_fatal = false;
-	size_t nwarn;
+	bool warn_fatal = false, supervised = true;
+	size_t nwarn = 0;
 	struct sandbox_opts sbo;
 	struct sandbox_state sbs;
+	struct sup_info si;
 	int opt, i, ready_fd = -1;
 	char err[512];
 
 	memset(&m, 0, sizeof(m));
+	memset(&si, 0, sizeof(si));
 	m.conf_file = CONF_DEFAULT_FILE;
 	m.pidfd = -1;
-	while ((opt = getopt(argc, argv, "c:p:u:tWfdVh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:p:u:tWfSdVh")) != -1) {
 		switch (opt) {
 		case 'c':
 			m.conf_file = optarg;
@@ -547,6 +586,9 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			foreground = true;
+			break;
+		case 'S':
+			supervised = false;
 			break;
 		case 'd':
 			debug = true;
@@ -574,22 +616,13 @@ main(int argc, char **argv)
 	if (debug)
 		log_force_debug();
 
-	cfg_errs_init(&e);
-	m.d.conf = conf_load(m.conf_file, &e);
-	if (m.d.conf != NULL) {
-		m.d.plugins = plugins_prepare(&m.d, m.d.conf, NULL, 0, &e);
-		m.d.nplugins = m.d.plugins ? m.d.conf->nplugins : 0;
-	}
-	cfg_errs_print(&e, stderr);
-	if (m.d.conf == NULL || m.d.plugins == NULL) {
-		fprintf(stderr, "zonegated: %s: %zu error%s\n", m.conf_file,
-			cfg_errs_count(&e), cfg_errs_count(&e) == 1 ? "" : "s");
-		cfg_errs_free(&e);
-		conf_free(m.d.conf);
+	/*
+	 * The supervisor loads no plugin: each network process reads the
+	 * configuration and loads its plugins itself (a restart picks up
+	 * what reload changed); a plugin's error stops the first start.
+	 */
+	if (load_config(&m, check_only || !supervised, &nwarn) < 0)
 		return 1;
-	}
-	nwarn = e.warnings;
-	cfg_errs_free(&e);
 	if (check_only) {
 		conf_summary(m.d.conf, stdout);
 		for (i = 0; i < m.d.nplugins; i++) {
@@ -608,12 +641,7 @@ main(int argc, char **argv)
 	}
 
 	log_configure(&m.d.conf->log);
-	sbo.user = m.user_arg ? m.user_arg : m.d.conf->user;
-	sbo.user_explicit = m.user_arg != NULL || m.d.conf->user_explicit;
-	sbo.group = m.d.conf->group;
-	sbo.seccomp = m.d.conf->seccomp;
-	if (sbo.user[0] == '\0')
-		sbo.group = NULL;
+	sandbox_opts_from(&m, &sbo);
 	if (sandbox_prepare(&sbo, &sbs, err, sizeof(err)) < 0) {
 		log_errx("%s", err);
 		for (i = m.d.nplugins - 1; i >= 0; i--)
@@ -634,6 +662,44 @@ main(int argc, char **argv)
 	}
 	if (pidfile_write(m.pidfd, getpid()) < 0)
 		log_warn("cannot write pidfile %s", m.pidfile);
+
+	if (supervised) {
+		struct sup_opts so = { m.conf_file, ready_fd, &sbs };
+		int code = 1, rc;
+
+		rc = supervise(&so, &m.d.conf, &si, &code);
+		if (rc <= 0) { /* the supervisor, done */
+			if (rc < 0)
+				log_warn("cannot start the supervisor");
+			conf_free(m.d.conf);
+			pidfile_close(m.pidfd, m.pidfile);
+			free(m.pidfile);
+			return code;
+		}
+		/* A network process: the supervisor keeps the pidfile. */
+		pidfile_close(m.pidfd, NULL);
+		m.pidfd = -1;
+		ready_fd = si.ready_fd;
+		m.d.supervisor_pid = (long)si.supervisor;
+		m.d.restarts = si.restarts;
+		conf_free(m.d.conf);
+		m.d.conf = NULL;
+		if (load_config(&m, true, NULL) < 0) {
+			free(m.pidfile);
+			return 1;
+		}
+		log_configure(&m.d.conf->log);
+		sandbox_opts_from(&m, &sbo);
+		if (sandbox_prepare(&sbo, &sbs, err, sizeof(err)) < 0) {
+			log_errx("%s", err);
+			for (i = m.d.nplugins - 1; i >= 0; i--)
+				plugin_unload(m.d.plugins[i]);
+			free(m.d.plugins);
+			conf_free(m.d.conf);
+			free(m.pidfile);
+			return 1;
+		}
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
@@ -673,6 +739,8 @@ main(int argc, char **argv)
 		log_errx("cannot install signal events");
 		return 1;
 	}
+	if (supervised)
+		supervise_unblock(); /* signals sent meanwhile arrive now */
 	/* After the pidfile lock: a stale socket may be removed only now. */
 	m.admin = admin_new(&m.d, m.conf_file, admin_reload, &m, err,
 			    sizeof(err));
@@ -712,10 +780,17 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (sbs.dropped && m.d.bus != NULL &&
-	    spool_give(m.d.conf->spool.dir, sbs.uid, sbs.gid, err,
-		       sizeof(err)) < 0) {
-		log_errx("%s: zonegated stops (the spool would fail later)", err);
+	/*
+	 * What the unprivileged process must still change is given to its
+	 * user now: the spool directory (new segments, the state file) and
+	 * the event log (reopened after rotation).
+	 */
+	if ((m.d.bus != NULL &&
+	     sandbox_own_dir(&sbs, m.d.conf->spool.dir, err, sizeof(err)) < 0) ||
+	    (m.d.conf->events_file != NULL &&
+	     sandbox_own_file(&sbs, m.d.conf->events_file,
+			      m.d.conf->events_mode, err, sizeof(err)) < 0)) {
+		log_errx("%s: zonegated stops (fail closed)", err);
 		m.exit_code = 1;
 		goto out;
 	}
@@ -729,17 +804,36 @@ main(int argc, char **argv)
 		m.exit_code = 1;
 		goto out;
 	}
-	log_info("sandbox: uid %ld gid %ld%s, no_new_privs, seccomp %s%s",
-		 (long)sbs.uid, (long)sbs.gid,
-		 sbs.dropped ? " (dropped), no supplementary groups" :
-		 " (unchanged: not root, or user = \"\")",
-		 conf_seccomp_names[sbo.seccomp],
-		 sbo.seccomp == SECCOMP_OFF ? "" :
-		 sbo.seccomp == SECCOMP_KILL ? " (refused calls kill the process)" :
-		 " (refused calls are only logged)");
-	log_info("zonegated %s ready: config %s, gateway %s, %d plugin%s, TLS %s, pid %ld",
-		 PACKAGE_VERSION, m.conf_file, m.d.conf->id, m.d.nplugins,
-		 m.d.nplugins == 1 ? "" : "s", ZG_TLS_ENGINE, (long)getpid());
+	{
+		char who[96] = "";
+
+		if (sbs.dropped)
+			snprintf(who, sizeof(who),
+				 " (dropped), no supplementary groups, RLIMIT_NPROC %ld",
+				 sbs.nproc);
+		log_info("sandbox: uid %ld gid %ld%s, no_new_privs, seccomp %s%s",
+			 (long)sbs.uid, (long)sbs.gid,
+			 sbs.dropped ? who : " (unchanged: not root, or user = \"\")",
+			 conf_seccomp_names[sbo.seccomp],
+			 sbo.seccomp == SECCOMP_OFF ? "" :
+			 sbo.seccomp == SECCOMP_KILL ? " (refused calls kill the process)" :
+			 " (refused calls are only logged)");
+	}
+	if (m.d.restarts > 0)
+		restart_event(&m, &si);
+	{
+		char sup[80];
+
+		if (m.d.supervisor_pid != 0)
+			snprintf(sup, sizeof(sup), ", supervisor pid %ld, restart #%u",
+				 m.d.supervisor_pid, m.d.restarts);
+		else
+			snprintf(sup, sizeof(sup), ", not supervised (-S)");
+		log_info("zonegated %s ready: config %s, gateway %s, %d plugin%s, TLS %s, pid %ld%s",
+			 PACKAGE_VERSION, m.conf_file, m.d.conf->id, m.d.nplugins,
+			 m.d.nplugins == 1 ? "" : "s", ZG_TLS_ENGINE,
+			 (long)getpid(), sup);
+	}
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "R", 1) != 1)
 			log_warn("cannot tell the parent we are ready");

@@ -465,6 +465,8 @@ describe_builtin(void)
 		  "Open file descriptors of the zonegated process." },
 		{ "zonegate_reloads_total", METRIC_COUNTER,
 		  "Configuration reloads by result (ok, failed)." },
+		{ "zonegate_restarts_total", METRIC_COUNTER,
+		  "Network processes the supervisor started after one died (the daemon.restart events)." },
 		{ "zonegate_decisions_total", METRIC_COUNTER,
 		  "Policy decisions by result (allow, deny; shadow: decided by a dry-run conduit)." },
 		{ "zonegate_operations_total", METRIC_COUNTER,
@@ -607,6 +609,7 @@ collect_daemon(struct zg_daemon *d)
 			    d->reloads_ok);
 	metrics_counter_set("zonegate_reloads_total", "result", "failed",
 			    d->reloads_failed);
+	metrics_counter_set("zonegate_restarts_total", NULL, NULL, d->restarts);
 	metrics_counter_set("zonegate_decisions_total", "decision", "allow",
 			    d->decisions_allow);
 	metrics_counter_set("zonegate_decisions_total", "decision", "deny",

@@ -6,14 +6,20 @@
 #include "config.h"
 #endif
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -32,6 +38,7 @@ sandbox_prepare(const struct sandbox_opts *o, struct sandbox_state *st,
 	struct group *gr;
 
 	memset(st, 0, sizeof(*st));
+	st->nproc = -1;
 	st->uid = getuid();
 	st->gid = getgid();
 	if (o->user == NULL || o->user[0] == '\0')
@@ -119,6 +126,98 @@ drop_user(const struct sandbox_state *st, char *err, size_t errlen)
 			 (long)st->uid);
 		return -1;
 	}
+	return 0;
+}
+
+int
+sandbox_own_dir(const struct sandbox_state *st, const char *dir, char *err,
+		size_t errlen)
+{
+	struct dirent *de;
+	DIR *dp;
+	int dfd, rc = 0;
+
+	if (!st->dropped)
+		return 0;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fchown(dfd, st->uid, st->gid) < 0) {
+		snprintf(err, errlen, "%s: cannot give it to uid %ld: %s", dir,
+			 (long)st->uid, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	dp = fdopendir(dfd);
+	if (dp == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fchownat(dfd, de->d_name, st->uid, st->gid,
+			     AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s/%s: cannot give it to uid %ld: %s",
+				 dir, de->d_name, (long)st->uid, strerror(errno));
+			rc = -1;
+			break;
+		}
+	}
+	closedir(dp);
+	return rc;
+}
+
+int
+sandbox_own_file(const struct sandbox_state *st, const char *path, int mode,
+		 char *err, size_t errlen)
+{
+	int fd;
+
+	if (!st->dropped)
+		return 0;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY |
+		  O_CLOEXEC, (mode_t)mode);
+	if (fd < 0 || fchown(fd, st->uid, st->gid) < 0) {
+		snprintf(err, errlen, "%s: cannot give it to uid %ld: %s", path,
+			 (long)st->uid, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * RLIMIT_NPROC for the dropped user: the threads running now plus
+ * SANDBOX_NPROC_HEADROOM.  The kernel counts every task of the real uid,
+ * so this assumes the user is dedicated to zonegated (the default).
+ */
+static int
+limit_nproc(struct sandbox_state *st, char *err, size_t errlen)
+{
+	char line[128];
+	long threads = -1;
+	struct rlimit rl;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Threads:", 8) == 0)
+			threads = strtol(line + 8, NULL, 10);
+	if (f != NULL)
+		fclose(f);
+	if (threads < 1) {
+		snprintf(err, errlen, "cannot count threads in /proc/self/status");
+		return -1;
+	}
+	rl.rlim_cur = rl.rlim_max = (rlim_t)(threads + SANDBOX_NPROC_HEADROOM);
+	if (setrlimit(RLIMIT_NPROC, &rl) < 0) {
+		snprintf(err, errlen, "RLIMIT_NPROC %ld: %s",
+			 (long)rl.rlim_cur, strerror(errno));
+		return -1;
+	}
+	st->nproc = (long)rl.rlim_cur;
 	return 0;
 }
 
@@ -272,8 +371,17 @@ int
 sandbox_enter(const struct sandbox_opts *o, struct sandbox_state *st,
 	      char *err, size_t errlen)
 {
-	if (st->dropped && drop_user(st, err, errlen) < 0)
+	if (st->dropped && (drop_user(st, err, errlen) < 0 ||
+			    limit_nproc(st, err, errlen) < 0))
 		return -1;
+	/* A uid change cleared the parent-death signal: set it again. */
+	if (o->supervisor != 0 &&
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
+	     getppid() != o->supervisor)) {
+		snprintf(err, errlen, "the supervisor (pid %ld) is gone",
+			 (long)o->supervisor);
+		return -1;
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		snprintf(err, errlen, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 		return -1;

@@ -78,7 +78,7 @@ C
 "$MOSQ" -c "$D/mosquitto.conf" >"$D/mosquitto.log" 2>&1 &
 MPID=$!
 pids+=($MPID)
-"$GWD" -f -c "$D/gw.conf" >"$D/gw.log" 2>&1 &
+"$GWD" -f -S -c "$D/gw.conf" >"$D/gw.log" 2>&1 &  # -S: the measured pid is the gateway, not its supervisor
 GPID=$!
 pids+=($GPID)
 wait_port "$MP" || { echo "mosquitto did not start"; cat "$D/mosquitto.log"; exit 1; }

@@ -82,7 +82,7 @@ rps=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$direct")
 
 # -u "": the private 0700 directory is out of reach of the unprivileged
 # user (the sandbox itself is measured by the tests, not here).
-"$GWD" -f -c "$D/gw.conf" -u "" >"$D/gw.log" 2>&1 &
+"$GWD" -f -S -c "$D/gw.conf" -u "" >"$D/gw.log" 2>&1 &  # -S: the CPU measured is the gateway's
 gpid=$!
 pids+=($gpid)
 end=$((SECONDS + 20))
@@ -148,7 +148,7 @@ sed -e 's/level = "debug"/level = "info"/' \
     "$D/gw.conf" >"$D/gw-nb-$1.conf"
 rm -rf "$D/spool"
 base=$(grep -c '^{' "$D/sub")
-"$GWD" -f -c "$D/gw-nb-$1.conf" -u "" >"$D/gw-nb-$1.log" 2>&1 &
+"$GWD" -f -S -c "$D/gw-nb-$1.conf" -u "" >"$D/gw-nb-$1.log" 2>&1 &  # -S: as above
 gpid=$!
 pids+=($gpid)
 end=$((SECONDS + 20))

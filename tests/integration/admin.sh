@@ -141,7 +141,7 @@ out=$("$CTL" --socket "$SOCK" reload 2>&1)
 t_is "$?" 1 "a broken config: reload fails (exit 1)"
 t_ok "  ... with the error line" grep -qE "gw.conf:1: gateway.bogus" <<<"$out"
 cp "$D/gw.conf.good" "$D/gw.conf"
-t_ok "  ... the daemon keeps running" t_alive "$ZG_PID"
+t_ok "  ... the daemon keeps running" t_alive "$ZG_CHILD"
 t_is "$("$CTL" --socket "$SOCK" --json status | $PY -c 'import json,sys; d=json.load(sys.stdin); print(d["reloads_ok"], d["reloads_failed"])')" \
 	"1 1" "  ... and counts one good and one failed reload"
 mbs read 0 2

@@ -42,7 +42,7 @@ t_grep "log lines about a client name the peer" "\[example\] peer 127\.0\.0\.1:[
 out=$("$ZONEGATED" -f -c "$D/gw.conf" 2>&1); rc=$?
 t_ok "a second instance on the same pidfile is refused" [ "$rc" -ne 0 ]
 t_ok "  ... saying it is already running with the pid" grep -q "already running as pid $ZG_PID" <<<"$out"
-t_ok "the first instance is unaffected" t_alive "$ZG_PID"
+t_ok "the first instance is unaffected" t_alive "$ZG_CHILD"
 
 # Reload with a good config: new greeting, same socket.
 write_conf "hello two"
@@ -55,14 +55,14 @@ printf 'gateway = { id = "gw"; };\nplugins = ( { name = "example"; config = { gr
 kill -HUP "$ZG_PID"
 t_ok "broken reload is reported" t_wait 10 grep -q "still running on the previous configuration" "$D/log"
 t_grep "  ... with file:line of the error" "$D/gw.conf:2: plugins.\[0\].config.greeting: expected a string" "$D/log"
-t_ok "daemon still running after a broken reload" t_alive "$ZG_PID"
+t_ok "daemon still running after a broken reload" t_alive "$ZG_CHILD"
 t_is "$(echo_client y | head -1)" "hello two" "previous config still serves"
 
 # Syntax error on reload as well.
 printf 'gateway = {\n' >"$D/gw.conf"
 kill -HUP "$ZG_PID"
 t_ok "syntax error on reload keeps the old config" t_wait 10 bash -c "[ \$(grep -c 'still running on the previous' '$D/log') -ge 2 ]"
-t_ok "  ... and the daemon keeps serving" t_alive "$ZG_PID"
+t_ok "  ... and the daemon keeps serving" t_alive "$ZG_CHILD"
 
 # A client that never ends its line is cut and an event raised.
 python3 - "$PORT" <<'P'

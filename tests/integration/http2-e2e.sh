@@ -64,7 +64,7 @@ before=$(maxseq)
 t_ok "h2sink started again on the same port" sink --port "$SP"
 t_ok "delivery resumes after the outage" t_wait 60 more_than $((before + 100))
 
-kill -KILL "$ZG_PID"; wait "$ZG_PID" 2>/dev/null
+zg_kill9
 before=$(maxseq)
 t_ok "zonegated restarted after SIGKILL" zg_start "$D/gw.conf" "$D/gw2.log"
 t_ok "delivery resumes after the restart" t_wait 60 more_than $((before + 100))

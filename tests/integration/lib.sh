@@ -104,8 +104,10 @@ t_port_open() {
 }
 
 # zg_start CONF LOG [extra args]: start zonegated in the foreground and
-# wait until it logs that it is ready.  Sets ZG_PID.  Fails (returning
-# 1) if the daemon exits first or is not ready in 20 s.
+# wait until it logs that it is ready.  Sets ZG_PID (the supervisor: the
+# pid in the pidfile, the one to signal) and ZG_CHILD (the network
+# process: the one to inspect in /proc).  With -S they are the same.
+# Fails (returning 1) if the daemon exits first or is not ready in 20 s.
 #
 # Tests run as root in private 0700 directories the unprivileged user
 # cannot read (reload re-reads the config there), so zg_start keeps the
@@ -117,6 +119,7 @@ zg_start() {
 	ZG_PID=$!
 	T_PIDS+=("$ZG_PID")
 	if t_wait 20 zg_ready_or_dead "$log" "$ZG_PID" && grep -q ' ready: ' "$log"; then
+		ZG_CHILD=$(zg_child_pid "$log")
 		return 0
 	fi
 	t_diag "zonegated did not become ready; its log ends:"
@@ -124,6 +127,18 @@ zg_start() {
 	return 1
 }
 zg_ready_or_dead() { grep -q ' ready: ' "$1" || ! kill -0 "$2" 2>/dev/null; }
+
+# zg_child_pid LOG: the network process that last logged "ready".
+zg_child_pid() { sed -n 's/.* ready: .*, pid \([0-9]*\).*/\1/p' "$1" | tail -n 1; }
+
+# zg_kill9: the whole gateway dies at once (power cut, OOM of both): the
+# supervisor first, so it cannot restart the network process, then that.
+zg_kill9() {
+	kill -KILL "$ZG_PID" 2>/dev/null
+	kill -KILL "$ZG_CHILD" 2>/dev/null
+	wait "$ZG_PID" 2>/dev/null
+	t_wait 10 t_dead "$ZG_PID" && t_wait 10 t_dead "$ZG_CHILD"
+}
 
 # zg_stop [SECONDS]: SIGTERM the daemon and wait; sets T_STATUS.
 zg_stop() {

@@ -5,8 +5,9 @@
 #  1. broker outage: the broker is stopped for ZG_OUTAGE_SECONDS (3 in
 #     make check; ZG_OUTAGE_SECONDS=30 for the long run the issue names)
 #     while the example plugin emits at 20 Hz, then started again;
-#  2. crashes: the gateway is killed with SIGKILL several times while it
-#     publishes, and restarted on the same spool.
+#  2. crashes: the gateway (supervisor and network process) is killed
+#     with SIGKILL several times while it publishes, and restarted on the
+#     same spool (supervise.sh kills only the network process).
 #
 # Each time the gateway is finally stopped, started once more without a
 # producer so it sends what is left, and the subscriber must have every
@@ -56,9 +57,7 @@ for i in $(seq 1 "$KILLS"); do
 	zg_start "$D/gw.conf" "$D/kill$i.log" || break
 	n=$(nb_count "$D/sub")
 	t_wait 20 nb_has_at_least "$D/sub" $((n + 10 + i * 3)) || break
-	kill -KILL "$ZG_PID"
-	wait "$ZG_PID" 2>/dev/null
-	t_wait_exit "$ZG_PID" 10 && kills=$((kills + 1))
+	zg_kill9 && kills=$((kills + 1))
 done
 t_is "$kills" "$KILLS" "gateway killed with SIGKILL $KILLS times while publishing"
 zg_start "$D/gw.conf" "$D/after.log"

@@ -368,7 +368,7 @@ t_is "$(raw cn v5packet one-more c000)" "CONNACK rc=151 CLOSED" \
 	"one more than max_connections_per_identity: CONNACK 0x97 (quota exceeded)"
 t_grep "... as an mqtt.too_many_connections event" '"kind":"mqtt.too_many_connections"' "$LOG"
 exec 8>&-
-t_ok "zonegated is still alive" t_alive "$ZG_PID"
+t_ok "zonegated is still alive" t_alive "$ZG_CHILD"
 zg_stop
 t_is "$T_STATUS" 0 "zonegated stops cleanly (exit 0)"
 [ "$T_STATUS" = 0 ] || t_diag "$(grep -A40 -E 'ERROR|SUMMARY|runtime error' "$LOG" | head -60)"
