@@ -97,12 +97,12 @@ t_ok "  ... and legitimate clients are still served" served
 # --- release the idle clients ----------------------------------------------
 kill -TERM "$IDLEPID"
 t_ok "idle clients closed" t_wait_exit "$IDLEPID" 30
-t_ok "  ... the gateway's descriptors come back to the baseline" t_wait 60 fds_at_most $((FD0 + 2))
+t_ok "  ... the gateway's descriptors come back to the baseline" t_wait 180 fds_at_most $((FD0 + 2))
 
 # --- churn -----------------------------------------------------------------
 out=$($PY "$LOADGEN" churn "$GW" "$CHURN")
 t_is "$out" "done $CHURN" "$CHURN connections opened and closed (some mid-frame, some mid-request)"
-t_ok "  ... descriptors back to the baseline" t_wait 60 fds_at_most $((FD0 + 2))
+t_ok "  ... descriptors back to the baseline" t_wait 180 fds_at_most $((FD0 + 2))
 RSS3=$(rss); FD3=$(fds)
 t_diag "after churn: RSS ${RSS3} kB, ${FD3} descriptors"
 t_ok "  ... RSS stays below before + $((LIMIT_KB / 1024)) MB" [ "$RSS3" -lt $((RSS0 + LIMIT_KB)) ]
