@@ -37,6 +37,6 @@ t_is "$(t_count 'message on .* refused|Permission denied' "$D/log")" 0 "no messa
 t_is "$(find "$D/spool" ! -user zonegate | wc -l)" 0 "the spool directory and every file in it belong to zonegate"
 t_ok "SIGTERM stops the gateway" zg_stop
 n=$(awk '$1 == "next_seq" { print $2 }' "$D/spool/state")
-t_ok "the state file was rewritten after the drop (next_seq $n)" test "${n:-1}" -gt 100
+t_ok "the state file was rewritten after the drop (next_seq $n, was 1)" test "${n:-1}" -gt 1
 t_is "$(stat -c %U "$D/spool/state")" zonegate "  ... by zonegate"
 t_done
