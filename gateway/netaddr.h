@@ -6,6 +6,7 @@
 #ifndef ZG_NETADDR_H
 #define ZG_NETADDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -20,5 +21,8 @@ int netaddr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len,
 		  char *err, size_t errlen);
 /* "ip:port" or "[ip6]:port"; always NUL-terminated. */
 const char *netaddr_format(const struct sockaddr *sa, char *buf, size_t len);
+/* Same IP address (ports ignored): per-source connection limits. */
+bool netaddr_same_host(const struct sockaddr_storage *a,
+		       const struct sockaddr_storage *b);
 
 #endif /* ZG_NETADDR_H */

@@ -27,6 +27,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "gateway/netaddr.h"
 #include "plugins/modbus/mbproxy.h"
 
 /* Input kept per session before the client is pushed back: 16 frames. */
@@ -90,41 +91,6 @@ mb_eventv(struct mb_state *st, const char *kind, int sev,
 	ev.verdict = v;
 	ev.detail = detail;
 	st->api->event(st->h, &ev);
-}
-
-static void
-format_peer(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
-	} else {
-		snprintf(buf, len, "?");
-	}
-}
-
-static bool
-same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr,
-			      16) == 0;
-	return false;
 }
 
 /* ---------------------------------------------------------------- */
@@ -944,9 +910,9 @@ mb_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	s->lst = l;
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	memcpy(&s->peer_sa, peer, peerlen);
-	format_peer(peer, s->peer, sizeof(s->peer));
+	netaddr_format(peer, s->peer, sizeof(s->peer));
 	for (o = st->sessions; o != NULL; o = o->next)
-		if (same_host(&o->peer_sa, &s->peer_sa))
+		if (netaddr_same_host(&o->peer_sa, &s->peer_sa))
 			from_source++;
 	if (from_source >= l->max_conns_per_source) {
 		mb_event(st, "modbus.too_many_connections", ZG_SEV_MEDIUM, s,

@@ -26,6 +26,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "gateway/netaddr.h"
 #include "plugins/mqttd/mqttd.h"
 
 /* Output queued for a client beyond which QoS 0 messages wait in the
@@ -89,41 +90,6 @@ show(const char *s, size_t n, char *buf, size_t len)
 	}
 	buf[o] = '\0';
 	return buf;
-}
-
-static void
-format_peer(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
-	} else {
-		snprintf(buf, len, "?");
-	}
-}
-
-static bool
-same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr,
-			      16) == 0;
-	return false;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1793,9 +1759,9 @@ mqd_accept(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 	c->lst = l;
 	clock_gettime(CLOCK_MONOTONIC, &c->started);
 	memcpy(&c->peer_sa, peer, peerlen);
-	format_peer(peer, c->peer, sizeof(c->peer));
+	netaddr_format(peer, c->peer, sizeof(c->peer));
 	for (o = st->conns; o != NULL; o = o->next)
-		if (o->lst == l && same_host(&o->peer_sa, &c->peer_sa))
+		if (o->lst == l && netaddr_same_host(&o->peer_sa, &c->peer_sa))
 			from_source++;
 	if (from_source >= l->max_conns_per_source) {
 		mqd_event(st, "mqtt.too_many_connections", ZG_SEV_MEDIUM, c,
